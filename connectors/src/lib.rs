@@ -1,0 +1,17 @@
+//! Connectors: what the engine calls to reach backends, as capability traits, and their
+//! implementations.
+//!
+//! # Layout
+//! - [`error`]: the one error vocabulary ([`ConnectorError`]) with stable public codes.
+//! - [`sql`]: the [`SqlSource`](sql::SqlSource) trait (batch-first) and its sqlx SQLite and
+//!   PostgreSQL implementations.
+//!
+//! The engine only sees the traits, so a connector can be swapped for another implementation.
+
+pub mod error;
+pub mod sql;
+
+pub use error::ConnectorError;
+
+/// The value type shared with the engine: GraphQL values, also used for rows and parameters.
+pub use async_graphql_value::{ConstValue as Value, Name};

@@ -1,0 +1,367 @@
+//! The directive language's vocabulary: which directives exist, where they may go, which
+//! arguments they take and of what type. Checking a directive against this table is generic
+//! (unknown directive or argument, wrong place, missing or mistyped argument); what the
+//! arguments mean is checked by the builder.
+
+use async_graphql_parser::types::ConstDirective;
+use async_graphql_parser::Positioned;
+use async_graphql_value::ConstValue;
+use indexmap::IndexMap;
+
+use crate::blueprint::Pos;
+use crate::diagnostic::Sink;
+use crate::names;
+use crate::source_map::{SourceMap, Val};
+
+/// Where a directive is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Location {
+    Schema,
+    Scalar,
+    Object,
+    Interface,
+    Union,
+    Enum,
+    EnumValue,
+    Input,
+    InputField,
+    /// A field of an object type (where resolvers go).
+    ObjectField,
+    /// A field of an interface (no resolvers: the implementing objects' fields resolve).
+    InterfaceField,
+    Argument,
+}
+
+impl Location {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Location::Schema => "the schema definition",
+            Location::Scalar => "a scalar",
+            Location::Object => "an object type",
+            Location::Interface => "an interface",
+            Location::Union => "a union",
+            Location::Enum => "an enum",
+            Location::EnumValue => "an enum value",
+            Location::Input => "an input type",
+            Location::InputField => "an input field",
+            Location::ObjectField => "a field",
+            Location::InterfaceField => "an interface field",
+            Location::Argument => "an argument",
+        }
+    }
+}
+
+/// The type a directive argument must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgType {
+    String,
+    Int,
+    /// `[String!]` (a single string is accepted too, per GraphQL input coercion).
+    StringList,
+    /// `[{query, params, forEach, as}]` (a single object is accepted too).
+    Steps,
+    /// Any constant value (`@value(of:)`).
+    Any,
+}
+
+impl ArgType {
+    fn describe(self) -> &'static str {
+        match self {
+            ArgType::String => "a string",
+            ArgType::Int => "an integer",
+            ArgType::StringList => "a list of strings",
+            ArgType::Steps => "a list of steps like {query: \"...\", params: [\"...\"]}",
+            ArgType::Any => "a value",
+        }
+    }
+
+    /// Whether `v` has this type (list elements included; steps' own keys are checked later).
+    fn accepts(self, v: &ConstValue) -> bool {
+        match self {
+            ArgType::String => matches!(v, ConstValue::String(_)),
+            ArgType::Int => matches!(v, ConstValue::Number(n) if n.is_i64() || n.is_u64()),
+            ArgType::StringList => match v {
+                ConstValue::List(items) => items.iter().all(|i| matches!(i, ConstValue::String(_))),
+                ConstValue::String(_) => true,
+                _ => false,
+            },
+            ArgType::Steps => match v {
+                ConstValue::List(items) => items.iter().all(|i| matches!(i, ConstValue::Object(_))),
+                ConstValue::Object(_) => true,
+                _ => false,
+            },
+            ArgType::Any => true,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ArgSpec {
+    pub name: &'static str,
+    pub ty: ArgType,
+    pub required: bool,
+}
+
+const fn arg(name: &'static str, ty: ArgType, required: bool) -> ArgSpec {
+    ArgSpec { name, ty, required }
+}
+
+#[derive(Debug)]
+pub(crate) struct DirectiveSpec {
+    pub name: &'static str,
+    pub locations: &'static [Location],
+    pub repeatable: bool,
+    pub args: &'static [ArgSpec],
+    /// Where it goes, for the wrong-place hint.
+    pub usage: &'static str,
+}
+
+/// Every directive a schema may use: Tributary's and the standard ones that make sense in SDL.
+pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
+    DirectiveSpec {
+        name: "source",
+        locations: &[Location::Schema],
+        repeatable: true,
+        args: &[
+            arg("name", ArgType::String, true),
+            arg("sql", ArgType::String, true),
+            arg("poolSize", ArgType::Int, false),
+            arg("statementTimeout", ArgType::String, false),
+        ],
+        usage: "@source goes on the schema definition: schema @source(name: \"main\", sql: \"...\") { query: Query }",
+    },
+    DirectiveSpec {
+        name: "sql",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[
+            arg("source", ArgType::String, true),
+            arg("query", ArgType::String, true),
+            arg("params", ArgType::StringList, false),
+            arg("key", ArgType::String, false),
+            arg("parentKey", ArgType::String, false),
+            arg("transaction", ArgType::Steps, false),
+        ],
+        usage: "@sql goes on fields of object types",
+    },
+    DirectiveSpec {
+        name: "value",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[arg("of", ArgType::Any, true)],
+        usage: "@value goes on fields of object types",
+    },
+    DirectiveSpec {
+        name: "map",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[arg("from", ArgType::String, true)],
+        usage: "@map goes on fields of object types",
+    },
+    DirectiveSpec {
+        name: "deprecated",
+        locations: &[Location::ObjectField, Location::InterfaceField, Location::EnumValue],
+        repeatable: false,
+        args: &[arg("reason", ArgType::String, false)],
+        usage: "@deprecated goes on fields and enum values",
+    },
+    DirectiveSpec {
+        name: "specifiedBy",
+        locations: &[Location::Scalar],
+        repeatable: false,
+        args: &[arg("url", ArgType::String, true)],
+        usage: "@specifiedBy goes on scalars",
+    },
+];
+
+/// The fields of one `transaction` step object.
+pub(crate) const STEP_FIELDS: &[ArgSpec] = &[
+    arg("query", ArgType::String, true),
+    arg("params", ArgType::StringList, false),
+    arg("forEach", ArgType::String, false),
+    arg("as", ArgType::String, false),
+];
+
+/// The directives that decide how a field is resolved (at most one per field).
+pub(crate) const RESOLVERS: &[&str] = &["sql", "value"];
+
+fn spec(name: &str) -> Option<&'static DirectiveSpec> {
+    DIRECTIVES.iter().find(|d| d.name == name)
+}
+
+/// A directive that passed the generic checks: known, in a valid place, not repeated when it
+/// may not be. `args` holds the arguments that are known and well-typed.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked<'a> {
+    pub name: &'a str,
+    pub pos: Pos,
+    pub args: IndexMap<&'a str, Val<'a>>,
+}
+
+impl<'a> Checked<'a> {
+    pub(crate) fn arg(&self, name: &str) -> Option<&Val<'a>> {
+        self.args.get(name)
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Option<(&'a str, &Val<'a>)> {
+        let v = self.args.get(name)?;
+        match v.value {
+            ConstValue::String(s) => Some((s.as_str(), v)),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the directives written at one place; reports what is wrong and returns the
+/// directives that are usable.
+pub(crate) fn check<'a>(
+    sink: &mut Sink,
+    map: &'a SourceMap<'a>,
+    directives: &'a [Positioned<ConstDirective>],
+    location: Location,
+) -> Vec<Checked<'a>> {
+    let mut out: Vec<Checked<'a>> = Vec::new();
+    for d in directives {
+        let name = d.node.name.node.as_str();
+        let Some(spec) = spec(name) else {
+            let known = DIRECTIVES.iter().map(|d| d.name);
+            let hint = match names::closest(name, known) {
+                Some(c) => format!("did you mean @{c}?"),
+                None => format!(
+                    "the directives are: {}",
+                    DIRECTIVES.iter().map(|d| format!("@{}", d.name)).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            sink.error_hint(d.pos, format!("unknown directive @{name}"), hint);
+            continue;
+        };
+        if !spec.locations.contains(&location) {
+            let hint = match (name, location) {
+                ("sql" | "value" | "map", Location::InterfaceField) => {
+                    "interfaces have no resolvers: put it on the field of each implementing object type"
+                        .to_string()
+                }
+                ("deprecated", Location::Argument | Location::InputField) => {
+                    "Tributary supports @deprecated on fields and enum values only".to_string()
+                }
+                _ => spec.usage.to_string(),
+            };
+            sink.error_hint(
+                d.pos,
+                format!("@{name} is not allowed on {}", location.describe()),
+                hint,
+            );
+            continue;
+        }
+        if !spec.repeatable && out.iter().any(|c| c.name == name) {
+            sink.error(d.pos, format!("@{name} is written twice here; it may appear once"));
+            continue;
+        }
+        let args = check_args(sink, map, &format!("@{name}"), d.pos, &d.node.arguments, spec.args);
+        out.push(Checked { name, pos: d.pos, args });
+    }
+    out
+}
+
+fn check_args<'a>(
+    sink: &mut Sink,
+    map: &'a SourceMap<'a>,
+    owner: &str,
+    owner_pos: Pos,
+    given: &'a [(Positioned<async_graphql_value::Name>, Positioned<ConstValue>)],
+    specs: &'static [ArgSpec],
+) -> IndexMap<&'a str, Val<'a>> {
+    let mut args: IndexMap<&'a str, Val<'a>> = IndexMap::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in given {
+        let arg_name = name.node.as_str();
+        let Some(spec) = specs.iter().find(|s| s.name == arg_name) else {
+            let valid = specs.iter().map(|s| s.name);
+            let hint = names::did_you_mean(arg_name, valid.clone())
+                .unwrap_or_else(|| format!("{owner} takes: {}", names::list(valid)));
+            sink.error_hint(name.pos, format!("unknown argument `{arg_name}` on {owner}"), hint);
+            continue;
+        };
+        if seen.contains(&arg_name) {
+            sink.error(name.pos, format!("argument `{arg_name}` of {owner} is given twice"));
+            continue;
+        }
+        seen.push(arg_name);
+        let val = Val::new(&value.node, value.pos, map);
+        if !spec.ty.accepts(&value.node) {
+            report_type(sink, owner, arg_name, spec.ty, &val);
+            continue;
+        }
+        args.insert(arg_name, val);
+    }
+    for spec in specs.iter().filter(|s| s.required) {
+        if !seen.contains(&spec.name) {
+            sink.error_hint(
+                owner_pos,
+                format!("{owner} is missing its required argument `{}`", spec.name),
+                format!("add `{}:` ({})", spec.name, spec.ty.describe()),
+            );
+        }
+    }
+    args
+}
+
+/// Reports a mistyped argument at the offending element when it is inside a list.
+fn report_type(sink: &mut Sink, owner: &str, arg_name: &str, ty: ArgType, val: &Val<'_>) {
+    let culprit = val
+        .items()
+        .into_iter()
+        .find(|item| match ty {
+            ArgType::StringList => !matches!(item.value, ConstValue::String(_)),
+            ArgType::Steps => !matches!(item.value, ConstValue::Object(_)),
+            _ => false,
+        })
+        .unwrap_or_else(|| val.clone());
+    let hint = match ty {
+        ArgType::StringList => Some("quote each entry: params: [\"{{args.id}}\"]".to_string()),
+        ArgType::Int if matches!(val.value, ConstValue::String(_)) => {
+            Some("write the number without quotes".to_string())
+        }
+        _ => None,
+    };
+    sink.error_opt(
+        culprit.pos(),
+        format!(
+            "argument `{arg_name}` of {owner} must be {}, found {}",
+            ty.describe(),
+            crate::values::describe(culprit.value)
+        ),
+        hint,
+    );
+}
+
+/// Checks one `transaction` step object like a directive's arguments.
+pub(crate) fn check_step<'a>(sink: &mut Sink, step: &Val<'a>, index: usize) -> IndexMap<&'a str, Val<'a>> {
+    let owner = format!("transaction step {}", index + 1);
+    let mut args: IndexMap<&'a str, Val<'a>> = IndexMap::new();
+    let entries = step.entries();
+    for (name, name_pos, val) in entries {
+        let Some(spec) = STEP_FIELDS.iter().find(|s| s.name == name) else {
+            let valid = STEP_FIELDS.iter().map(|s| s.name);
+            let hint = names::did_you_mean(name, valid.clone())
+                .unwrap_or_else(|| format!("a step takes: {}", names::list(valid)));
+            sink.error_hint(name_pos, format!("unknown key `{name}` in {owner}"), hint);
+            continue;
+        };
+        if !spec.ty.accepts(val.value) {
+            report_type(sink, &owner, name, spec.ty, &val);
+            continue;
+        }
+        args.insert(name, val);
+    }
+    for spec in STEP_FIELDS.iter().filter(|s| s.required) {
+        if !step.entries().iter().any(|(n, _, _)| *n == spec.name) {
+            sink.error_hint(
+                step.pos(),
+                format!("{owner} is missing `{}`", spec.name),
+                format!("add `{}:` ({})", spec.name, spec.ty.describe()),
+            );
+        }
+    }
+    args
+}

@@ -1,0 +1,364 @@
+//! Settings: one struct tree, layered as compiled defaults → `tributary.toml` (optional) →
+//! `TRIBUTARY_SECTION__KEY` environment variables → command-line flags.
+//!
+//! This is the only module that reads the environment. It takes one snapshot, which also
+//! feeds `{{env.X}}` templates in `schema.graphql`. Unknown keys, in the file or the
+//! environment, are errors that name the key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub schema: SchemaSettings,
+    pub database: DatabaseSettings,
+    pub graphql: GraphqlSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub listen: String,
+    /// Production mode: introspection, suggestions and demo migrations off, JSON logs.
+    pub production: bool,
+    /// How long in-flight requests may take to finish after SIGTERM/Ctrl-C.
+    pub shutdown_timeout: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaSettings {
+    /// The BFF's declaration.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Maximum connections per SQL source (a source's `poolSize` overrides it).
+    pub pool_size: u32,
+    /// Per-statement timeout (a source's `statementTimeout` overrides it).
+    pub statement_timeout: String,
+    /// How long a request waits for a pooled connection before `DATABASE_UNAVAILABLE`.
+    pub acquire_timeout: String,
+    /// Folder with `sqlite/` and `postgres/` migrations, relative to the schema file's folder.
+    /// Default: the demo's migrations (`demo/migrations`) when present, except in production.
+    pub migrations: Option<PathBuf>,
+    /// Whether to apply migrations at start-up (default: on, off in production).
+    pub migrate: Option<bool>,
+    /// The source migrations apply to.
+    pub migrations_source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlSettings {
+    /// Introspection (default: on in development, off in production).
+    pub introspection: Option<bool>,
+    /// "Did you mean" suggestions in validation errors (default like introspection).
+    pub suggestions: Option<bool>,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `pretty` or `json` (default: pretty in development, json in production).
+    pub format: Option<String>,
+    /// A tracing filter, e.g. `info` or `tributary=debug,info`.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            schema: SchemaSettings::default(),
+            database: DatabaseSettings::default(),
+            graphql: GraphqlSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8000".into(),
+            production: false,
+            shutdown_timeout: "30s".into(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for SchemaSettings {
+    fn default() -> Self {
+        SchemaSettings { path: PathBuf::from("schema.graphql") }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            pool_size: 10,
+            statement_timeout: "5s".into(),
+            acquire_timeout: "3s".into(),
+            migrations: None,
+            migrate: None,
+            migrations_source: "main".into(),
+        }
+    }
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        GraphqlSettings { introspection: None, suggestions: None, max_depth: 15, max_complexity: 1000 }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: None, level: "info".into() }
+    }
+}
+
+/// A snapshot of the process environment, taken once.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub vars: HashMap<String, String>,
+}
+
+impl Environment {
+    pub fn capture() -> Self {
+        Environment { vars: std::env::vars().collect() }
+    }
+}
+
+/// Command-line overrides (the last layer).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub schema: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub production: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+const ENV_PREFIX: &str = "TRIBUTARY_";
+
+impl Settings {
+    /// Loads the layers. `TRIBUTARY_CONFIG` names the file when no flag does; a missing
+    /// default `tributary.toml` is fine, a missing named one is an error.
+    pub fn load(env: &Environment, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let named = overrides.config_file.clone().or_else(|| env.vars.get("TRIBUTARY_CONFIG").map(PathBuf::from));
+        let mut table = toml::Table::new();
+        let (path, required) = match &named {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from("tributary.toml"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                table = text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError::Invalid(format!("{}: {}", path.display(), e.to_string().trim()))
+                })?;
+            }
+            Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Invalid(format!("cannot read {}: {e}", path.display())));
+            }
+            Err(_) => {}
+        }
+        let source_name = path.display().to_string();
+        let mut keys: Vec<(&String, &String)> = env.vars.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        keys.sort();
+        for (key, value) in keys {
+            if key == "TRIBUTARY_CONFIG" || key == "TRIBUTARY_MODE" {
+                continue;
+            }
+            let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Invalid(format!(
+                    "environment variable {key}: expected TRIBUTARY_SECTION__KEY (e.g. TRIBUTARY_SERVER__LISTEN)"
+                )));
+            }
+            let section = table
+                .entry(path[0].clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section) = section else {
+                return Err(ConfigError::Invalid(format!("environment variable {key}: {} is not a section", path[0])));
+            };
+            section.insert(path[1].clone(), env_value(value));
+        }
+        let mut settings: Settings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid(format!(
+                "invalid settings (from {source_name} or TRIBUTARY_* variables): {}",
+                e.message()
+            ))
+        })?;
+        if env.vars.get("TRIBUTARY_MODE").is_some_and(|m| m.eq_ignore_ascii_case("production")) {
+            settings.server.production = true;
+        }
+        if overrides.production {
+            settings.server.production = true;
+        }
+        if let Some(s) = &overrides.schema {
+            settings.schema.path = s.clone();
+        }
+        if let Some(l) = &overrides.listen {
+            settings.server.listen = l.clone();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("server.shutdown_timeout", &self.server.shutdown_timeout),
+            ("database.statement_timeout", &self.database.statement_timeout),
+            ("database.acquire_timeout", &self.database.acquire_timeout),
+        ] {
+            parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+        }
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::Invalid("database.pool_size must be at least 1".into()));
+        }
+        if let Some(f) = &self.log.format {
+            if f != "pretty" && f != "json" {
+                return Err(ConfigError::Invalid(format!("log.format: expected \"pretty\" or \"json\", got \"{f}\"")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        parse_duration(&self.server.shutdown_timeout).unwrap_or(Duration::from_secs(30))
+    }
+
+    pub fn introspection(&self) -> bool {
+        self.graphql.introspection.unwrap_or(!self.server.production)
+    }
+
+    pub fn suggestions(&self) -> bool {
+        self.graphql.suggestions.unwrap_or(!self.server.production)
+    }
+
+    pub fn json_logs(&self) -> bool {
+        match self.log.format.as_deref() {
+            Some("json") => true,
+            Some(_) => false,
+            None => self.server.production,
+        }
+    }
+
+    /// The migrations folder to apply, if any (see [`DatabaseSettings::migrations`]).
+    pub fn migrations_dir(&self) -> Option<PathBuf> {
+        let migrate = self.database.migrate.unwrap_or(!self.server.production);
+        if !migrate {
+            return None;
+        }
+        let base = self.schema.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = match &self.database.migrations {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => base.join(d),
+            None => base.join("demo").join("migrations"),
+        };
+        Some(dir)
+    }
+
+    pub fn engine_options(&self) -> crate::engine::EngineOptions {
+        crate::engine::EngineOptions {
+            pool_size: self.database.pool_size,
+            statement_timeout: parse_duration(&self.database.statement_timeout).unwrap_or(Duration::from_secs(5)),
+            acquire_timeout: parse_duration(&self.database.acquire_timeout).unwrap_or(Duration::from_secs(3)),
+            migrations: self.migrations_dir(),
+            migrations_source: self.database.migrations_source.clone(),
+            introspection: self.introspection(),
+            suggestions: self.suggestions(),
+            max_depth: self.graphql.max_depth,
+            max_complexity: self.graphql.max_complexity,
+        }
+    }
+}
+
+/// An environment value as TOML: numbers and booleans typed, anything else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    tributary_schema::parse_duration(text).ok_or_else(|| {
+        format!("invalid duration \"{text}\": expected a number with ms, s, m or h (e.g. \"500ms\", \"5s\")")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        Environment { vars: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
+    #[test]
+    fn environment_variables_override_defaults() {
+        let s = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000"), ("TRIBUTARY_DATABASE__POOL_SIZE", "3")]), &Overrides::default())
+            .expect("valid");
+        assert_eq!(s.server.listen, "0.0.0.0:9000");
+        assert_eq!(s.database.pool_size, 3);
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_an_error_naming_it() {
+        let err = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTN", "x")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let o = Overrides { listen: Some("127.0.0.1:0".into()), production: true, ..Overrides::default() };
+        let s = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000")]), &o).expect("valid");
+        assert_eq!(s.server.listen, "127.0.0.1:0");
+        assert!(!s.introspection());
+        assert!(s.migrations_dir().is_none());
+    }
+
+    #[test]
+    fn a_bad_duration_is_reported_with_its_key() {
+        let err = Settings::load(&env(&[("TRIBUTARY_DATABASE__STATEMENT_TIMEOUT", "soon")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("database.statement_timeout"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect("write");
+        let o = Overrides { config_file: Some(file), ..Overrides::default() };
+        let err = Settings::load(&env(&[]), &o).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+}

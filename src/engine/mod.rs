@@ -1,0 +1,72 @@
+//! The engine: Blueprint → executable async-graphql dynamic schema.
+//!
+//! # Layout
+//! - [`plan`]: what each field does at run time, compiled once at start-up.
+//! - [`build`]: connects sources, prepares and checks every statement against the database,
+//!   compiles plans and registers the dynamic schema's types.
+//! - [`resolve`]: the generic resolvers and look-ahead prefetching.
+//! - [`loader`]: the per-request batch loader.
+//! - [`template`]: evaluating `{{...}}` templates to values.
+//!
+//! Resolvers call the loader, the loader calls connectors, connectors call backends; nothing
+//! calls back up.
+
+pub mod build;
+pub mod loader;
+pub mod plan;
+pub mod resolve;
+pub mod template;
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::Schema;
+use tributary_connectors::sql::SqlSource;
+
+pub use build::{BuildError, EngineOptions};
+pub use resolve::RequestState;
+
+/// A built engine: the executable schema and the sources it owns.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    schema: Schema,
+    sql_sources: Vec<(String, Arc<dyn SqlSource>)>,
+}
+
+impl Engine {
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// SQL sources by name (readiness checks, tests and benchmarks count statements).
+    pub fn sql_sources(&self) -> &[(String, Arc<dyn SqlSource>)] {
+        &self.inner.sql_sources
+    }
+
+    /// Executes one GraphQL request with fresh per-request state.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let request = request.data(Arc::new(RequestState::default()));
+        self.inner.schema.execute(request).await
+    }
+
+    /// Whether every source answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        for (name, source) in &self.inner.sql_sources {
+            if let Err(e) = source.ping().await {
+                tracing::warn!(source = %name, error = %e, "source not ready");
+                return Err(format!("source {name} is unavailable"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes connection pools (after the server has drained).
+    pub async fn close(&self) {
+        for (_, source) in &self.inner.sql_sources {
+            source.close().await;
+        }
+    }
+}

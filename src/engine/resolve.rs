@@ -1,0 +1,319 @@
+//! The generic resolvers: one per resolver kind, driven by the field's plan.
+//!
+//! Parent data travels as `Arc<Row>` (rows from SQL, shared, never copied per field) or as a
+//! `Value::Object` (nested JSON). Errors become field errors with a stable `extensions.code`;
+//! details go to the logs only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::{Name, SelectionField, Value};
+use futures::future::{join_all, BoxFuture, FutureExt};
+use indexmap::IndexMap;
+use tributary_connectors::sql::Row;
+use tributary_connectors::ConnectorError;
+
+use super::loader::RequestLoader;
+use super::plan::{FieldPlan, Output, OutputKind, Plans, ResolverPlan, SqlPlan};
+use super::template::{key_text, Scope};
+
+/// Per-request state, put into each request's data by the engine.
+#[derive(Default)]
+pub struct RequestState {
+    pub loader: RequestLoader,
+}
+
+type Data = IndexMap<Name, Value>;
+
+/// The parent's source data, whichever form it travels in.
+pub fn parent_data<'a>(parent: &'a FieldValue<'a>) -> Option<&'a Data> {
+    if let Some(row) = parent.downcast_ref::<Arc<Row>>() {
+        return Some(row);
+    }
+    match parent.as_value() {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Builds the resolver function for one field.
+pub fn resolver(
+    plan: Arc<FieldPlan>,
+    plans: Arc<Plans>,
+) -> impl for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync + 'static {
+    move |ctx: ResolverContext<'_>| {
+        let plan = plan.clone();
+        match &plan.resolver {
+            ResolverPlan::Value(value) => FieldFuture::from_value(Some(value.clone())),
+            ResolverPlan::Parent(key) => {
+                let value = parent_data(ctx.parent_value).and_then(|d| key.read(d)).cloned();
+                match plan.output.kind {
+                    OutputKind::Scalar | OutputKind::Enum => {
+                        FieldFuture::Value(value.filter(|v| *v != Value::Null).map(FieldValue::value))
+                    }
+                    OutputKind::Object | OutputKind::Abstract => {
+                        let plans = plans.clone();
+                        FieldFuture::new(async move {
+                            let Some(value) = value.filter(|v| *v != Value::Null) else {
+                                return Ok(None);
+                            };
+                            if plan.output.list && plan.output.kind == OutputKind::Object {
+                                if let (Ok(state), Value::List(items)) = (ctx.data::<Arc<RequestState>>(), &value) {
+                                    let parents: Vec<&Data> = items.iter().filter_map(as_object).collect();
+                                    prefetch(state, &plans, &plan.output.type_name, parents, ctx.field()).await;
+                                }
+                            }
+                            Ok(Some(nested_value(value, &plan.output)))
+                        })
+                    }
+                }
+            }
+            ResolverPlan::Sql(sql) => {
+                let sql = sql.clone();
+                let plans = plans.clone();
+                FieldFuture::new(async move { resolve_sql(ctx, plan, sql, plans).await })
+            }
+        }
+    }
+}
+
+fn as_object(value: &Value) -> Option<&Data> {
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// A nested value from parent data (JSON) as a field value of the output's shape.
+fn nested_value(value: Value, output: &Output) -> FieldValue<'static> {
+    match (output.kind, value) {
+        (OutputKind::Abstract, Value::List(items)) => {
+            FieldValue::list(items.into_iter().map(with_typename))
+        }
+        (OutputKind::Abstract, value) => with_typename(value),
+        (_, value) => FieldValue::value(value),
+    }
+}
+
+fn with_typename(value: Value) -> FieldValue<'static> {
+    let ty = match &value {
+        Value::Object(map) => match map.get("__typename") {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    FieldValue::value(value).with_type(ty)
+}
+
+fn row_value(row: Arc<Row>, output: &Output) -> FieldValue<'static> {
+    match output.kind {
+        OutputKind::Object => FieldValue::owned_any(row),
+        OutputKind::Abstract => {
+            let ty = match row.get("__typename") {
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            FieldValue::owned_any(row).with_type(ty)
+        }
+        OutputKind::Scalar | OutputKind::Enum => {
+            FieldValue::value(row.values().next().cloned().unwrap_or(Value::Null))
+        }
+    }
+}
+
+/// Rows → the field's value: a list, or the first row (scalars: the first column).
+fn shape(rows: Vec<Arc<Row>>, output: &Output) -> Option<FieldValue<'static>> {
+    if output.list {
+        Some(FieldValue::list(rows.into_iter().map(|r| row_value(r, output))))
+    } else {
+        let first = rows.into_iter().next()?;
+        if matches!(output.kind, OutputKind::Scalar | OutputKind::Enum)
+            && first.values().next().is_none_or(|v| *v == Value::Null)
+        {
+            return None;
+        }
+        Some(row_value(first, output))
+    }
+}
+
+/// Turns a connector error into a field error: a fixed public message and a stable code; the
+/// details are logged here, with the field and source.
+pub fn field_error(error: &ConnectorError, field: &str, source: &str) -> async_graphql::Error {
+    let code = error.code();
+    match error {
+        ConnectorError::BadInput { .. } => {
+            tracing::debug!(field, source, code = code.as_str(), error = %error, "field rejected its input")
+        }
+        _ => tracing::warn!(field, source, code = code.as_str(), error = %error, "field resolution failed"),
+    }
+    async_graphql::Error::new(error.public_message()).extend_with(|_, ext| ext.set("code", code.as_str()))
+}
+
+/// Values bound as parameters: enums travel as their names.
+fn param(value: Value) -> Value {
+    match value {
+        Value::Enum(name) => Value::String(name.to_string()),
+        Value::List(items) => Value::List(items.into_iter().map(param).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, param(v))).collect()),
+        other => other,
+    }
+}
+
+async fn resolve_sql<'a>(
+    ctx: ResolverContext<'a>,
+    plan: Arc<FieldPlan>,
+    sql: Arc<SqlPlan>,
+    plans: Arc<Plans>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let args = ctx.args.as_index_map();
+    let parent = parent_data(ctx.parent_value);
+    let state = ctx.data::<Arc<RequestState>>()?;
+    let fail = |e: &ConnectorError| field_error(e, &sql.field, &sql.source_name);
+
+    let rows: Vec<Arc<Row>> = if let Some(batch) = &sql.batch {
+        let Some(key_value) = parent.and_then(|p| batch.parent_key.read(p)).filter(|v| **v != Value::Null) else {
+            return Ok(if plan.output.list { Some(FieldValue::list(Vec::<FieldValue>::new())) } else { None });
+        };
+        let Some(text) = key_text(key_value) else { return Ok(None) };
+        let scope = Scope { args: Some(args), ..Scope::default() };
+        let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+        let mut loaded = state
+            .loader
+            .load_many(&sql, params, vec![(text.clone(), key_value.clone())])
+            .await
+            .map_err(|e| fail(&e))?;
+        loaded.remove(&text).unwrap_or_default()
+    } else if !sql.steps.is_empty() {
+        run_transaction(&sql, args, parent).await.map_err(|e| fail(&e))?
+    } else {
+        let scope = Scope { args: Some(args), parent, ..Scope::default() };
+        let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+        sql.source
+            .query(&sql.stmt, &params, None)
+            .await
+            .map_err(|e| fail(&e))?
+            .into_iter()
+            .map(Arc::new)
+            .collect()
+    };
+
+    if plan.output.list && plan.output.kind == OutputKind::Object && !rows.is_empty() {
+        let parents: Vec<&Data> = rows.iter().map(|r| &**r).collect();
+        prefetch(state, &plans, &plan.output.type_name, parents, ctx.field()).await;
+    }
+    Ok(shape(rows, &plan.output))
+}
+
+async fn run_transaction(
+    sql: &SqlPlan,
+    args: &Data,
+    parent: Option<&Data>,
+) -> Result<Vec<Arc<Row>>, ConnectorError> {
+    let mut tx = sql.source.begin().await?;
+    let mut steps: HashMap<String, Row> = HashMap::new();
+    for step in &sql.steps {
+        let mut first: Option<Row> = None;
+        let items: Vec<Option<Value>> = match &step.for_each {
+            Some(template) => {
+                let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: None };
+                match scope.eval(template) {
+                    Value::List(items) => items.into_iter().map(Some).collect(),
+                    Value::Null => Vec::new(),
+                    other => vec![Some(other)],
+                }
+            }
+            None => vec![None],
+        };
+        for item in &items {
+            let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: item.as_ref() };
+            let params: Vec<Value> = step.params.iter().map(|t| param(scope.eval(t))).collect();
+            let rows = tx.query(&step.stmt, &params, None).await?;
+            if first.is_none() {
+                first = rows.into_iter().next();
+            }
+        }
+        if let Some(name) = &step.name {
+            steps.insert(name.clone(), first.unwrap_or_default());
+        }
+    }
+    let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: None };
+    let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+    let rows = tx.query(&sql.stmt, &params, None).await?;
+    tx.commit().await?;
+    Ok(rows.into_iter().map(Arc::new).collect())
+}
+
+/// Look-ahead batching: for a list of `type_name` objects, loads every batched field selected
+/// under it for all items at once, then recurses into what was loaded, so each level of the
+/// query costs one statement per field. Failures are not reported here: the failed load is
+/// cached, and each field that needs it reports the error at its own path.
+pub fn prefetch<'a>(
+    state: &'a RequestState,
+    plans: &'a Plans,
+    type_name: &'a str,
+    parents: Vec<&'a Data>,
+    selection: SelectionField<'a>,
+) -> BoxFuture<'a, ()> {
+    async move {
+        if parents.is_empty() {
+            return;
+        }
+        let mut work = Vec::new();
+        for child in selection.selection_set() {
+            let Some(plan) = plans.field(type_name, child.name()) else { continue };
+            let parents = &parents;
+            match &plan.resolver {
+                ResolverPlan::Sql(sql) if sql.batch.is_some() => {
+                    work.push(
+                        async move {
+                            let Some(batch) = &sql.batch else { return };
+                            let mut args: Data = child.arguments().unwrap_or_default().into_iter().collect();
+                            for (name, default) in &plan.arg_defaults {
+                                if !args.contains_key(name) {
+                                    args.insert(name.clone(), default.clone());
+                                }
+                            }
+                            let scope = Scope { args: Some(&args), ..Scope::default() };
+                            let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+                            let keys: Vec<(String, Value)> = parents
+                                .iter()
+                                .filter_map(|p| batch.parent_key.read(p))
+                                .filter_map(|v| key_text(v).map(|t| (t, v.clone())))
+                                .collect();
+                            if keys.is_empty() {
+                                return;
+                            }
+                            let Ok(loaded) = state.loader.load_many(sql, params, keys).await else { return };
+                            if plan.output.kind == OutputKind::Object {
+                                let rows: Vec<&Data> = loaded.values().flatten().map(|r| &**r).collect();
+                                prefetch(state, plans, &plan.output.type_name, rows, child).await;
+                            }
+                        }
+                        .boxed(),
+                    );
+                }
+                ResolverPlan::Parent(key) if plan.output.kind == OutputKind::Object => {
+                    work.push(
+                        async move {
+                            let mut nested: Vec<&Data> = Vec::new();
+                            for p in parents.iter() {
+                                match key.read(p) {
+                                    Some(Value::Object(map)) => nested.push(map),
+                                    Some(Value::List(items)) => nested.extend(items.iter().filter_map(as_object)),
+                                    _ => {}
+                                }
+                            }
+                            prefetch(state, plans, &plan.output.type_name, nested, child).await;
+                        }
+                        .boxed(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        join_all(work).await;
+    }
+    .boxed()
+}

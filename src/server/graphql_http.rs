@@ -1,0 +1,270 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP spec), written here rather than taken from
+//! async-graphql-axum, whose service always answers `application/graphql-response+json`,
+//! answers 200 with `"data": null` for invalid documents, executes a POST with no content
+//! type, and refuses nothing by size.
+//!
+//! - `Accept` picks `application/graphql-response+json` or `application/json` (406 if neither
+//!   is acceptable). Under graphql-response+json a request error (parse, validation) is a 400;
+//!   under application/json it is a 200, as the spec says for legacy clients.
+//! - A request error has no `data` key; an execution error keeps `data` (partial results).
+//! - `GET` runs queries only: a mutation over GET is a 405 with `Allow: POST`.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{ServerError, Variables};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+
+/// Stable codes for request-level errors (see the README's error table).
+pub mod codes {
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Media {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl Media {
+    fn content_type(self) -> &'static str {
+        match self {
+            Media::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            Media::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Picks the response media type from `Accept`, honouring q-values; no `Accept` (or `*/*`)
+/// means graphql-response+json, the spec's current type.
+pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Media::GraphqlResponseJson);
+    };
+    if accept.trim().is_empty() {
+        return Some(Media::GraphqlResponseJson);
+    }
+    let mut best: Option<(f32, Media)> = None;
+    for part in accept.split(',') {
+        let mut pieces = part.split(';');
+        let mime = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        for p in pieces {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v.trim().parse().unwrap_or(0.0);
+            }
+        }
+        if q <= 0.0 {
+            continue;
+        }
+        let media = match mime.as_str() {
+            GRAPHQL_RESPONSE_JSON => Media::GraphqlResponseJson,
+            APPLICATION_JSON => Media::Json,
+            "*/*" | "application/*" => Media::GraphqlResponseJson,
+            _ => continue,
+        };
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, media));
+        }
+    }
+    best.map(|(_, m)| m)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphqlParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extensions: Option<serde_json::Value>,
+}
+
+/// Raw GET parameters: `variables` and `extensions` arrive as JSON text.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn error_body(message: &str, code: &str) -> serde_json::Value {
+    json!({"errors": [{"message": message, "extensions": {"code": code}}]})
+}
+
+fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
+    res
+}
+
+fn respond_json(status: StatusCode, media: Media, body: &serde_json::Value) -> Response {
+    respond(status, media, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A request error: no `data`, 400 under graphql-response+json, 200 under application/json.
+fn request_error(media: Media, errors: Vec<ServerError>) -> Response {
+    let status = match media {
+        Media::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+        Media::Json => StatusCode::OK,
+    };
+    respond_json(status, media, &json!({ "errors": errors }))
+}
+
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    if !has_code {
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+    error
+}
+
+pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let Some(media) = negotiate(&headers) else {
+        return respond_json(StatusCode::NOT_ACCEPTABLE, Media::Json, &error_body(
+            "Accept must allow application/graphql-response+json or application/json",
+            codes::NOT_ACCEPTABLE,
+        ));
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != APPLICATION_JSON {
+        return respond_json(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &error_body(
+            "POST requests must have Content-Type: application/json",
+            codes::UNSUPPORTED_MEDIA_TYPE,
+        ));
+    }
+    let body: Body = request.into_body();
+    let bytes = match to_bytes(body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return respond_json(StatusCode::PAYLOAD_TOO_LARGE, media, &json!({"errors": [{
+                "message": format!("the request body is larger than {} bytes", state.max_body_bytes),
+                "extensions": {"code": codes::LIMIT_EXCEEDED, "limit": "max_body_bytes"}
+            }]}));
+        }
+    };
+    let params: GraphqlParams = match serde_json::from_slice(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            return respond_json(StatusCode::BAD_REQUEST, media, &error_body(
+                &format!("the request body is not a valid GraphQL request: {e}"),
+                codes::BAD_REQUEST,
+            ));
+        }
+    };
+    execute(&state, params, false, media).await
+}
+
+pub async fn get_graphql(State(state): State<AppState>, headers: HeaderMap, Query(raw): Query<GetParams>) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && raw.query.is_none() {
+        return playground().await.into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return respond_json(StatusCode::NOT_ACCEPTABLE, Media::Json, &error_body(
+            "Accept must allow application/graphql-response+json or application/json",
+            codes::NOT_ACCEPTABLE,
+        ));
+    };
+    let variables = match raw.variables.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("variables must be a JSON object", codes::BAD_REQUEST));
+        }
+    };
+    let extensions = match raw.extensions.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("extensions must be a JSON object", codes::BAD_REQUEST));
+        }
+    };
+    let params = GraphqlParams { query: raw.query, operation_name: raw.operation_name, variables, extensions };
+    execute(&state, params, true, media).await
+}
+
+async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: Media) -> Response {
+    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
+        return respond_json(StatusCode::BAD_REQUEST, media, &error_body("the request has no query", codes::BAD_REQUEST));
+    };
+    let variables = match params.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
+        Some(_) => {
+            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("variables must be a JSON object", codes::BAD_REQUEST));
+        }
+    };
+    let document = match async_graphql::parser::parse_query(&query) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let error: ServerError = e.into();
+            return request_error(media, vec![with_code(error, codes::PARSE_FAILED)]);
+        }
+    };
+    if is_get {
+        let op_type = match &document.operations {
+            DocumentOperations::Single(op) => Some(op.node.ty),
+            DocumentOperations::Multiple(ops) => match &params.operation_name {
+                Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+                None => None,
+            },
+        };
+        if matches!(op_type, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
+            let mut res = respond_json(StatusCode::METHOD_NOT_ALLOWED, media, &error_body(
+                "only queries can be sent with GET; send mutations with POST",
+                codes::METHOD_NOT_ALLOWED,
+            ));
+            res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return res;
+        }
+    }
+    let mut request = async_graphql::Request::new(query).variables(variables);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    request.set_parsed_query(document);
+    let response = state.engine.execute(request).await;
+    let is_request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    if is_request_error {
+        let errors = response.errors.into_iter().map(|e| with_code(e, codes::VALIDATION_FAILED)).collect();
+        return request_error(media, errors);
+    }
+    match serde_json::to_vec(&response) {
+        Ok(body) => respond(StatusCode::OK, media, body),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            respond_json(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body("internal error", "INTERNAL"))
+        }
+    }
+}
+
+/// The playground (a placeholder until the self-hosted GraphiQL lands).
+pub async fn playground() -> Html<&'static str> {
+    Html(include_str!("../../playground/index.html"))
+}

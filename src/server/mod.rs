@@ -1,0 +1,136 @@
+//! The HTTP server: axum routes for GraphQL, health and the playground, and the application
+//! lifecycle (`App::build` → `port()` → `run_until_stopped()`), with graceful shutdown.
+//!
+//! # Layout
+//! - [`graphql_http`]: `POST`/`GET /graphql` per the GraphQL over HTTP spec.
+//! - [`health`]: `/healthz` (alive) and `/readyz` (sources reachable).
+
+pub mod graphql_http;
+pub mod health;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::{Environment, Settings};
+use crate::engine::{BuildError, Engine};
+
+/// Why the application could not start; each message names what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read schema file {path}: {reason}\n  hint: pass the file with --schema or set schema.path")]
+    SchemaFile { path: String, reason: String },
+    #[error("{0}")]
+    Schema(#[from] tributary_schema::Diagnostics),
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    #[error("cannot listen on {addr}: {reason}\n  hint: choose another address with --listen or server.listen")]
+    Listen { addr: String, reason: String },
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub max_body_bytes: usize,
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    engine: Engine,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Reads and checks the schema, connects and checks sources, binds the listener.
+    pub async fn build(settings: Settings, env: &Environment) -> Result<App, StartError> {
+        let path = settings.schema.path.display().to_string();
+        let sdl = std::fs::read_to_string(&settings.schema.path)
+            .map_err(|e| StartError::SchemaFile { path: path.clone(), reason: e.to_string() })?;
+        let blueprint = tributary_schema::build(&path, &sdl, &env.vars)?;
+        let engine = Engine::build(&blueprint, &settings.engine_options()).await?;
+        let listener = TcpListener::bind(&settings.server.listen)
+            .await
+            .map_err(|e| StartError::Listen { addr: settings.server.listen.clone(), reason: e.to_string() })?;
+        let state = AppState { engine: engine.clone(), max_body_bytes: settings.server.max_body_bytes };
+        let router = router(state);
+        Ok(App { listener, router, engine, shutdown_timeout: settings.shutdown_timeout() })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes; then stops accepting, lets in-flight requests finish
+    /// within the shutdown timeout, and closes the sources.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            stop.await;
+            tracing::info!("shutdown requested, draining in-flight requests");
+            let _ = stopping_tx.send(true);
+        };
+        let addr = self.local_addr();
+        tracing::info!(%addr, "tributary listening");
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let deadline = async move {
+            let _ = stopping_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(self.shutdown_timeout).await;
+        };
+        tokio::select! {
+            result = server => result?,
+            _ = deadline => tracing::warn!("shutdown timeout reached, dropping remaining requests"),
+        }
+        self.engine.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
+        .route("/", get(graphql_http::playground))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
