@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -79,18 +79,6 @@ pub struct LogSettings {
     pub level: String,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            schema: SchemaSettings::default(),
-            database: DatabaseSettings::default(),
-            graphql: GraphqlSettings::default(),
-            log: LogSettings::default(),
-        }
-    }
-}
-
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
@@ -104,7 +92,9 @@ impl Default for ServerSettings {
 
 impl Default for SchemaSettings {
     fn default() -> Self {
-        SchemaSettings { path: PathBuf::from("schema.graphql") }
+        SchemaSettings {
+            path: PathBuf::from("schema.graphql"),
+        }
     }
 }
 
@@ -123,13 +113,21 @@ impl Default for DatabaseSettings {
 
 impl Default for GraphqlSettings {
     fn default() -> Self {
-        GraphqlSettings { introspection: None, suggestions: None, max_depth: 15, max_complexity: 1000 }
+        GraphqlSettings {
+            introspection: None,
+            suggestions: None,
+            max_depth: 15,
+            max_complexity: 1000,
+        }
     }
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: None, level: "info".into() }
+        LogSettings {
+            format: None,
+            level: "info".into(),
+        }
     }
 }
 
@@ -141,7 +139,9 @@ pub struct Environment {
 
 impl Environment {
     pub fn capture() -> Self {
-        Environment { vars: std::env::vars().collect() }
+        Environment {
+            vars: std::env::vars().collect(),
+        }
     }
 }
 
@@ -166,7 +166,10 @@ impl Settings {
     /// Loads the layers. `TRIBUTARY_CONFIG` names the file when no flag does; a missing
     /// default `tributary.toml` is fine, a missing named one is an error.
     pub fn load(env: &Environment, overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let named = overrides.config_file.clone().or_else(|| env.vars.get("TRIBUTARY_CONFIG").map(PathBuf::from));
+        let named = overrides
+            .config_file
+            .clone()
+            .or_else(|| env.vars.get("TRIBUTARY_CONFIG").map(PathBuf::from));
         let mut table = toml::Table::new();
         let (path, required) = match &named {
             Some(p) => (p.clone(), true),
@@ -179,18 +182,28 @@ impl Settings {
                 })?;
             }
             Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::Invalid(format!("cannot read {}: {e}", path.display())));
+                return Err(ConfigError::Invalid(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
             }
             Err(_) => {}
         }
         let source_name = path.display().to_string();
-        let mut keys: Vec<(&String, &String)> = env.vars.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let mut keys: Vec<(&String, &String)> = env
+            .vars
+            .iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         keys.sort();
         for (key, value) in keys {
             if key == "TRIBUTARY_CONFIG" || key == "TRIBUTARY_MODE" {
                 continue;
             }
-            let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let path: Vec<String> = key[ENV_PREFIX.len()..]
+                .split("__")
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
             if path.len() != 2 || path.iter().any(|p| p.is_empty()) {
                 return Err(ConfigError::Invalid(format!(
                     "environment variable {key}: expected TRIBUTARY_SECTION__KEY (e.g. TRIBUTARY_SERVER__LISTEN)"
@@ -200,17 +213,27 @@ impl Settings {
                 .entry(path[0].clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let toml::Value::Table(section) = section else {
-                return Err(ConfigError::Invalid(format!("environment variable {key}: {} is not a section", path[0])));
+                return Err(ConfigError::Invalid(format!(
+                    "environment variable {key}: {} is not a section",
+                    path[0]
+                )));
             };
             section.insert(path[1].clone(), env_value(value));
         }
-        let mut settings: Settings = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            ConfigError::Invalid(format!(
-                "invalid settings (from {source_name} or TRIBUTARY_* variables): {}",
-                e.message()
-            ))
-        })?;
-        if env.vars.get("TRIBUTARY_MODE").is_some_and(|m| m.eq_ignore_ascii_case("production")) {
+        let mut settings: Settings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError::Invalid(format!(
+                        "invalid settings (from {source_name} or TRIBUTARY_* variables): {}",
+                        e.message()
+                    ))
+                })?;
+        if env
+            .vars
+            .get("TRIBUTARY_MODE")
+            .is_some_and(|m| m.eq_ignore_ascii_case("production"))
+        {
             settings.server.production = true;
         }
         if overrides.production {
@@ -229,17 +252,24 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in [
             ("server.shutdown_timeout", &self.server.shutdown_timeout),
-            ("database.statement_timeout", &self.database.statement_timeout),
+            (
+                "database.statement_timeout",
+                &self.database.statement_timeout,
+            ),
             ("database.acquire_timeout", &self.database.acquire_timeout),
         ] {
             parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
         }
         if self.database.pool_size == 0 {
-            return Err(ConfigError::Invalid("database.pool_size must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.pool_size must be at least 1".into(),
+            ));
         }
         if let Some(f) = &self.log.format {
             if f != "pretty" && f != "json" {
-                return Err(ConfigError::Invalid(format!("log.format: expected \"pretty\" or \"json\", got \"{f}\"")));
+                return Err(ConfigError::Invalid(format!(
+                    "log.format: expected \"pretty\" or \"json\", got \"{f}\""
+                )));
             }
         }
         Ok(())
@@ -250,7 +280,9 @@ impl Settings {
     }
 
     pub fn introspection(&self) -> bool {
-        self.graphql.introspection.unwrap_or(!self.server.production)
+        self.graphql
+            .introspection
+            .unwrap_or(!self.server.production)
     }
 
     pub fn suggestions(&self) -> bool {
@@ -271,7 +303,12 @@ impl Settings {
         if !migrate {
             return None;
         }
-        let base = self.schema.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = self
+            .schema
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let dir = match &self.database.migrations {
             Some(d) if d.is_absolute() => d.clone(),
             Some(d) => base.join(d),
@@ -283,8 +320,10 @@ impl Settings {
     pub fn engine_options(&self) -> crate::engine::EngineOptions {
         crate::engine::EngineOptions {
             pool_size: self.database.pool_size,
-            statement_timeout: parse_duration(&self.database.statement_timeout).unwrap_or(Duration::from_secs(5)),
-            acquire_timeout: parse_duration(&self.database.acquire_timeout).unwrap_or(Duration::from_secs(3)),
+            statement_timeout: parse_duration(&self.database.statement_timeout)
+                .unwrap_or(Duration::from_secs(5)),
+            acquire_timeout: parse_duration(&self.database.acquire_timeout)
+                .unwrap_or(Duration::from_secs(3)),
             migrations: self.migrations_dir(),
             migrations_source: self.database.migrations_source.clone(),
             introspection: self.introspection(),
@@ -319,27 +358,47 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Environment {
-        Environment { vars: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Environment {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     #[test]
     fn environment_variables_override_defaults() {
-        let s = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000"), ("TRIBUTARY_DATABASE__POOL_SIZE", "3")]), &Overrides::default())
-            .expect("valid");
+        let s = Settings::load(
+            &env(&[
+                ("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("TRIBUTARY_DATABASE__POOL_SIZE", "3"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
         assert_eq!(s.server.listen, "0.0.0.0:9000");
         assert_eq!(s.database.pool_size, 3);
     }
 
     #[test]
     fn an_unknown_environment_key_is_an_error_naming_it() {
-        let err = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTN", "x")]), &Overrides::default()).unwrap_err();
+        let err = Settings::load(
+            &env(&[("TRIBUTARY_SERVER__LISTN", "x")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("listn"), "{err}");
     }
 
     #[test]
     fn flags_override_environment() {
-        let o = Overrides { listen: Some("127.0.0.1:0".into()), production: true, ..Overrides::default() };
-        let s = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000")]), &o).expect("valid");
+        let o = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            production: true,
+            ..Overrides::default()
+        };
+        let s = Settings::load(&env(&[("TRIBUTARY_SERVER__LISTEN", "0.0.0.0:9000")]), &o)
+            .expect("valid");
         assert_eq!(s.server.listen, "127.0.0.1:0");
         assert!(!s.introspection());
         assert!(s.migrations_dir().is_none());
@@ -347,8 +406,15 @@ mod tests {
 
     #[test]
     fn a_bad_duration_is_reported_with_its_key() {
-        let err = Settings::load(&env(&[("TRIBUTARY_DATABASE__STATEMENT_TIMEOUT", "soon")]), &Overrides::default()).unwrap_err();
-        assert!(err.to_string().contains("database.statement_timeout"), "{err}");
+        let err = Settings::load(
+            &env(&[("TRIBUTARY_DATABASE__STATEMENT_TIMEOUT", "soon")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("database.statement_timeout"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -357,7 +423,10 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("t.toml");
         std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect("write");
-        let o = Overrides { config_file: Some(file), ..Overrides::default() };
+        let o = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
         let err = Settings::load(&env(&[]), &o).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
     }

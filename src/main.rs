@@ -8,7 +8,11 @@ use tributary::config::{Environment, Overrides, Settings};
 use tributary::App;
 
 #[derive(Parser)]
-#[command(name = "tributary", version, about = "A declarative GraphQL backend-for-frontend")]
+#[command(
+    name = "tributary",
+    version,
+    about = "A declarative GraphQL backend-for-frontend"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -89,7 +93,12 @@ fn check(file: Option<PathBuf>, env: &Environment, print: bool) -> ExitCode {
 }
 
 fn serve(args: ServeArgs, env: &Environment) -> ExitCode {
-    let overrides = Overrides { config_file: args.config, schema: args.schema, listen: args.listen, production: args.production };
+    let overrides = Overrides {
+        config_file: args.config,
+        schema: args.schema,
+        listen: args.listen,
+        production: args.production,
+    };
     let settings = match Settings::load(env, &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -98,7 +107,10 @@ fn serve(args: ServeArgs, env: &Environment) -> ExitCode {
         }
     };
     tributary::telemetry::init(settings.json_logs(), &settings.log.level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -18,8 +18,8 @@ use async_graphql::dynamic::{
 use async_graphql::Name;
 use tributary_connectors::sql::{self, SqlBackend, SqlOptions, SqlSource, Statement};
 use tributary_schema::{
-    Blueprint, Diagnostic, Diagnostics, Expr, FieldDef, ObjectDef, Pos, Resolver, Root,
-    SourceKind, SqlResolver, Template, TemplatePart, TypeDef, TypeRef,
+    Blueprint, Diagnostic, Diagnostics, Expr, FieldDef, ObjectDef, Pos, Resolver, Root, SourceKind,
+    SqlResolver, Template, TemplatePart, TypeDef, TypeRef,
 };
 
 use super::plan::{
@@ -91,7 +91,11 @@ impl Engine {
                     let dir = dir.join(sub);
                     if dir.is_dir() {
                         conn.migrate(&dir).await.map_err(|e| {
-                            BuildError::Source(format!("migrations in {} failed on source \"{}\": {e}", dir.display(), source.name))
+                            BuildError::Source(format!(
+                                "migrations in {} failed on source \"{}\": {e}",
+                                dir.display(),
+                                source.name
+                            ))
                         })?;
                         tracing::info!(source = %source.name, dir = %dir.display(), "migrations applied");
                     }
@@ -101,7 +105,13 @@ impl Engine {
             ordered.push((source.name.clone(), conn));
         }
 
-        let mut builder = Builder { bp, sources: &sources, diagnostics: Vec::new(), next_id: 0, producers: HashMap::new() };
+        let mut builder = Builder {
+            bp,
+            sources: &sources,
+            diagnostics: Vec::new(),
+            next_id: 0,
+            producers: HashMap::new(),
+        };
         let plans = builder.compile().await;
         if !builder.diagnostics.is_empty() {
             return Err(BuildError::Schema(Diagnostics(builder.diagnostics)));
@@ -114,7 +124,12 @@ impl Engine {
                 hint: None,
             }]))
         })?;
-        Ok(Engine { inner: Arc::new(EngineInner { schema, sql_sources: ordered }) })
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                schema,
+                sql_sources: ordered,
+            }),
+        })
     }
 }
 
@@ -129,10 +144,21 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn error(&mut self, pos: Pos, message: String, hint: Option<String>) {
-        self.diagnostics.push(Diagnostic { file: self.bp.file.clone(), pos, message, hint });
+        self.diagnostics.push(Diagnostic {
+            file: self.bp.file.clone(),
+            pos,
+            message,
+            hint,
+        });
     }
 
-    async fn prepare(&mut self, source: &Arc<dyn SqlSource>, query: &str, pos: Pos, field: &str) -> Option<Arc<Statement>> {
+    async fn prepare(
+        &mut self,
+        source: &Arc<dyn SqlSource>,
+        query: &str,
+        pos: Pos,
+        field: &str,
+    ) -> Option<Arc<Statement>> {
         match source.prepare(query).await {
             Ok(stmt) => Some(stmt),
             Err(e) => {
@@ -157,11 +183,16 @@ impl Builder<'_> {
         for ty in self.bp.types.values() {
             let TypeDef::Object(obj) = ty else { continue };
             for field in obj.fields.values() {
-                let Resolver::Sql(r) = &field.resolver else { continue };
+                let Resolver::Sql(r) = &field.resolver else {
+                    continue;
+                };
                 if let Some(plan) = self.sql_plan(obj, field, r).await {
                     if plan.output.kind == OutputKind::Object {
                         let cols = plan.stmt.columns.iter().map(|c| c.name.clone()).collect();
-                        self.producers.entry(plan.output.type_name.clone()).or_default().push((r.pos, cols));
+                        self.producers
+                            .entry(plan.output.type_name.clone())
+                            .or_default()
+                            .push((r.pos, cols));
                     }
                     sql_plans.push((obj.name.clone(), field.name.clone(), plan));
                 }
@@ -169,9 +200,15 @@ impl Builder<'_> {
         }
         // Pass 2: checks that need every producer known.
         for (type_name, field_name, plan) in &sql_plans {
-            let Some(TypeDef::Object(obj)) = self.bp.types.get(type_name) else { continue };
-            let Some(field) = obj.fields.get(field_name) else { continue };
-            let Resolver::Sql(r) = &field.resolver else { continue };
+            let Some(TypeDef::Object(obj)) = self.bp.types.get(type_name) else {
+                continue;
+            };
+            let Some(field) = obj.fields.get(field_name) else {
+                continue;
+            };
+            let Resolver::Sql(r) = &field.resolver else {
+                continue;
+            };
             self.check_parent_refs(obj, r);
             if let Some(batch) = &r.batch {
                 let cols: Vec<&str> = plan.stmt.columns.iter().map(|c| c.name.as_str()).collect();
@@ -189,31 +226,49 @@ impl Builder<'_> {
         let mut by_field: HashMap<(String, String), Arc<SqlPlan>> =
             sql_plans.into_iter().map(|(t, f, p)| ((t, f), p)).collect();
         for ty in self.bp.types.values() {
-            let (TypeDef::Object(obj) | TypeDef::Interface(obj)) = ty else { continue };
+            let (TypeDef::Object(obj) | TypeDef::Interface(obj)) = ty else {
+                continue;
+            };
             let mut fields = HashMap::new();
             for field in obj.fields.values() {
                 let output = output_of(self.bp, &field.ty);
                 let resolver = match &field.resolver {
-                    Resolver::Parent => ResolverPlan::Parent(ParentKey::from_source_key(&field.source_key)),
+                    Resolver::Parent => {
+                        ResolverPlan::Parent(ParentKey::from_source_key(&field.source_key))
+                    }
                     Resolver::Value(v) => ResolverPlan::Value(v.clone()),
-                    Resolver::Sql(_) => match by_field.remove(&(obj.name.clone(), field.name.clone())) {
-                        Some(p) => ResolverPlan::Sql(p),
-                        None => continue,
-                    },
+                    Resolver::Sql(_) => {
+                        match by_field.remove(&(obj.name.clone(), field.name.clone())) {
+                            Some(p) => ResolverPlan::Sql(p),
+                            None => continue,
+                        }
+                    }
                 };
                 let arg_defaults = field
                     .args
                     .values()
                     .filter_map(|a| a.default.clone().map(|d| (Name::new(&a.name), d)))
                     .collect();
-                fields.insert(field.name.clone(), Arc::new(FieldPlan { resolver, output, arg_defaults }));
+                fields.insert(
+                    field.name.clone(),
+                    Arc::new(FieldPlan {
+                        resolver,
+                        output,
+                        arg_defaults,
+                    }),
+                );
             }
             plans.types.insert(obj.name.clone(), fields);
         }
         Arc::new(plans)
     }
 
-    async fn sql_plan(&mut self, obj: &ObjectDef, field: &FieldDef, r: &SqlResolver) -> Option<Arc<SqlPlan>> {
+    async fn sql_plan(
+        &mut self,
+        obj: &ObjectDef,
+        field: &FieldDef,
+        r: &SqlResolver,
+    ) -> Option<Arc<SqlPlan>> {
         let Some(source) = self.sources.get(&r.source).cloned() else {
             self.error(r.pos, format!("unknown source \"{}\"", r.source), None);
             return None;
@@ -223,7 +278,12 @@ impl Builder<'_> {
         let mut steps = Vec::new();
         for step in &r.transaction {
             if let Some(s) = self.prepare(&source, &step.query, step.pos, &name).await {
-                steps.push(StepPlan { stmt: s, params: step.params.clone(), for_each: step.for_each.clone(), name: step.name.clone() });
+                steps.push(StepPlan {
+                    stmt: s,
+                    params: step.params.clone(),
+                    for_each: step.for_each.clone(),
+                    name: step.name.clone(),
+                });
             }
         }
         let stmt = stmt?;
@@ -239,7 +299,10 @@ impl Builder<'_> {
             source,
             stmt,
             params: r.params.clone(),
-            batch: r.batch.as_ref().map(|b| BatchPlan { key: Name::new(&b.key), parent_key: ParentKey::for_reference(&b.parent_key) }),
+            batch: r.batch.as_ref().map(|b| BatchPlan {
+                key: Name::new(&b.key),
+                parent_key: ParentKey::for_reference(&b.parent_key),
+            }),
             steps,
             output: output_of(self.bp, &field.ty),
         }))
@@ -248,7 +311,9 @@ impl Builder<'_> {
     /// `parentKey` and `{{parent.x}}` must name a column every statement producing the parent
     /// type selects (or a field of the type, for types no statement produces).
     fn check_parent_refs(&mut self, obj: &ObjectDef, r: &SqlResolver) {
-        let Some(producers) = self.producers.get(&obj.name).cloned() else { return };
+        let Some(producers) = self.producers.get(&obj.name).cloned() else {
+            return;
+        };
         let mut refs: Vec<String> = Vec::new();
         if let Some(b) = &r.batch {
             refs.push(b.parent_key.clone());
@@ -278,7 +343,9 @@ impl Builder<'_> {
     fn check_columns(&mut self) {
         let producers = self.producers.clone();
         for (type_name, stmts) in &producers {
-            let Some(TypeDef::Object(obj)) = self.bp.types.get(type_name) else { continue };
+            let Some(TypeDef::Object(obj)) = self.bp.types.get(type_name) else {
+                continue;
+            };
             for field in obj.fields.values() {
                 if !matches!(field.resolver, Resolver::Parent) || !field.ty.is_non_null() {
                     continue;
@@ -315,7 +382,10 @@ fn parent_refs(t: &Template) -> Vec<String> {
     t.parts
         .iter()
         .filter_map(|p| match p {
-            TemplatePart::Expr(Expr { root: Root::Parent, path }) => path.first().cloned(),
+            TemplatePart::Expr(Expr {
+                root: Root::Parent,
+                path,
+            }) => path.first().cloned(),
             _ => None,
         })
         .collect()
@@ -329,7 +399,13 @@ fn output_of(bp: &Blueprint, ty: &TypeRef) -> Output {
         Some(TypeDef::Enum(_)) => OutputKind::Enum,
         _ => OutputKind::Scalar,
     };
-    Output { list: ty.is_list(), kind, type_name }
+    let is_id = type_name == "ID";
+    Output {
+        list: ty.is_list(),
+        kind,
+        type_name,
+        is_id,
+    }
 }
 
 fn dyn_type(ty: &TypeRef) -> DynTypeRef {
@@ -353,7 +429,11 @@ fn input_value(arg: &tributary_schema::ArgDef) -> InputValue {
 
 /// Registers every Blueprint type in an async-graphql dynamic schema.
 fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Result<Schema, String> {
-    let mut builder = Schema::build(&bp.query, bp.mutation.as_deref(), bp.subscription.as_deref());
+    let mut builder = Schema::build(
+        &bp.query,
+        bp.mutation.as_deref(),
+        bp.subscription.as_deref(),
+    );
     let mut declared: HashSet<&str> = HashSet::new();
     for ty in bp.types.values() {
         match ty {
@@ -366,8 +446,14 @@ fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Resul
                     o = o.implement(i);
                 }
                 for field in obj.fields.values() {
-                    let Some(plan) = plans.field(&obj.name, &field.name).cloned() else { continue };
-                    let mut f = Field::new(&field.name, dyn_type(&field.ty), super::resolve::resolver(plan, plans.clone()));
+                    let Some(plan) = plans.field(&obj.name, &field.name).cloned() else {
+                        continue;
+                    };
+                    let mut f = Field::new(
+                        &field.name,
+                        dyn_type(&field.ty),
+                        super::resolve::resolver(plan, plans.clone()),
+                    );
                     if let Some(d) = &field.description {
                         f = f.description(d);
                     }
@@ -450,7 +536,9 @@ fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Resul
             builder = builder.register(Scalar::new(name));
         }
     }
-    builder = builder.limit_depth(options.max_depth).limit_complexity(options.max_complexity);
+    builder = builder
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity);
     if !options.introspection {
         builder = builder.disable_introspection();
     }

@@ -53,7 +53,11 @@ impl RequestLoader {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             let mut missing: Vec<(String, Value)> = Vec::new();
             for (text, value) in keys {
-                let slot = SlotKey { plan: plan.id, params: params_text.clone(), key: text.clone() };
+                let slot = SlotKey {
+                    plan: plan.id,
+                    params: params_text.clone(),
+                    key: text.clone(),
+                };
                 if let Some(fut) = slots.get(&slot) {
                     waits.push((text, fut.clone()));
                 } else if !missing.iter().any(|(t, _)| *t == text) {
@@ -61,10 +65,18 @@ impl RequestLoader {
                 }
             }
             if !missing.is_empty() {
-                let fut = batch_future(plan.clone(), params, missing.iter().map(|(_, v)| v.clone()).collect());
+                let fut = batch_future(
+                    plan.clone(),
+                    params,
+                    missing.iter().map(|(_, v)| v.clone()).collect(),
+                );
                 for (text, _) in missing {
                     slots.insert(
-                        SlotKey { plan: plan.id, params: params_text.clone(), key: text.clone() },
+                        SlotKey {
+                            plan: plan.id,
+                            params: params_text.clone(),
+                            key: text.clone(),
+                        },
                         fut.clone(),
                     );
                     waits.push((text, fut.clone()));
@@ -92,9 +104,15 @@ impl RequestLoader {
 
 fn batch_future(plan: Arc<SqlPlan>, params: Vec<Value>, keys: Vec<Value>) -> BatchFuture {
     async move {
-        let rows = plan.source.query(&plan.stmt, &params, Some(&keys)).await.map_err(Arc::new)?;
+        let rows = plan
+            .source
+            .query(&plan.stmt, &params, Some(&keys))
+            .await
+            .map_err(Arc::new)?;
         let Some(batch) = &plan.batch else {
-            return Err(Arc::new(ConnectorError::Internal { detail: "batched load without batch plan".into() }));
+            return Err(Arc::new(ConnectorError::Internal {
+                detail: "batched load without batch plan".into(),
+            }));
         };
         let mut groups: HashMap<String, Vec<Arc<Row>>> = HashMap::new();
         for row in rows {

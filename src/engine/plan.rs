@@ -16,7 +16,9 @@ pub struct Plans {
 
 impl Plans {
     pub fn field(&self, type_name: &str, field: &str) -> Option<&Arc<FieldPlan>> {
-        self.types.get(type_name).and_then(|fields| fields.get(field))
+        self.types
+            .get(type_name)
+            .and_then(|fields| fields.get(field))
     }
 }
 
@@ -56,7 +58,10 @@ impl ParentKey {
     /// name rule, so `categoryId` and `category_id` both work.
     pub fn for_reference(name: &str) -> Self {
         let snake = tributary_schema::snake_case(name);
-        ParentKey::Rule { name: Name::new(name), snake: (snake != name).then(|| Name::new(snake)) }
+        ParentKey::Rule {
+            name: Name::new(name),
+            snake: (snake != name).then(|| Name::new(snake)),
+        }
     }
 
     pub fn read<'a>(&self, data: &'a indexmap::IndexMap<Name, Value>) -> Option<&'a Value> {
@@ -76,6 +81,8 @@ pub struct Output {
     pub kind: OutputKind,
     /// The named type (for look-ahead into its fields).
     pub type_name: String,
+    /// `ID` serializes as a string even when the column is an integer (GraphQL spec).
+    pub is_id: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

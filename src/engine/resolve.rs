@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::{Name, SelectionField, Value};
+use async_graphql::{ErrorExtensions, Name, SelectionField, Value};
 use futures::future::{join_all, BoxFuture, FutureExt};
 use indexmap::IndexMap;
 use tributary_connectors::sql::Row;
@@ -47,10 +47,18 @@ pub fn resolver(
         match &plan.resolver {
             ResolverPlan::Value(value) => FieldFuture::from_value(Some(value.clone())),
             ResolverPlan::Parent(key) => {
-                let value = parent_data(ctx.parent_value).and_then(|d| key.read(d)).cloned();
+                let value = parent_data(ctx.parent_value)
+                    .and_then(|d| key.read(d))
+                    .cloned();
                 match plan.output.kind {
                     OutputKind::Scalar | OutputKind::Enum => {
-                        FieldFuture::Value(value.filter(|v| *v != Value::Null).map(FieldValue::value))
+                        let value = value.filter(|v| *v != Value::Null);
+                        let value = if plan.output.is_id {
+                            value.map(id_value)
+                        } else {
+                            value
+                        };
+                        FieldFuture::Value(value.map(FieldValue::value))
                     }
                     OutputKind::Object | OutputKind::Abstract => {
                         let plans = plans.clone();
@@ -59,9 +67,19 @@ pub fn resolver(
                                 return Ok(None);
                             };
                             if plan.output.list && plan.output.kind == OutputKind::Object {
-                                if let (Ok(state), Value::List(items)) = (ctx.data::<Arc<RequestState>>(), &value) {
-                                    let parents: Vec<&Data> = items.iter().filter_map(as_object).collect();
-                                    prefetch(state, &plans, &plan.output.type_name, parents, ctx.field()).await;
+                                if let (Ok(state), Value::List(items)) =
+                                    (ctx.data::<Arc<RequestState>>(), &value)
+                                {
+                                    let parents: Vec<&Data> =
+                                        items.iter().filter_map(as_object).collect();
+                                    prefetch(
+                                        state,
+                                        &plans,
+                                        &plan.output.type_name,
+                                        parents,
+                                        ctx.field(),
+                                    )
+                                    .await;
                                 }
                             }
                             Ok(Some(nested_value(value, &plan.output)))
@@ -118,15 +136,27 @@ fn row_value(row: Arc<Row>, output: &Output) -> FieldValue<'static> {
             FieldValue::owned_any(row).with_type(ty)
         }
         OutputKind::Scalar | OutputKind::Enum => {
-            FieldValue::value(row.values().next().cloned().unwrap_or(Value::Null))
+            let value = row.values().next().cloned().unwrap_or(Value::Null);
+            FieldValue::value(if output.is_id { id_value(value) } else { value })
         }
+    }
+}
+
+/// An `ID` value as the spec serializes it: a string (integer keys included).
+fn id_value(value: Value) -> Value {
+    match value {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::List(items) => Value::List(items.into_iter().map(id_value).collect()),
+        other => other,
     }
 }
 
 /// Rows → the field's value: a list, or the first row (scalars: the first column).
 fn shape(rows: Vec<Arc<Row>>, output: &Output) -> Option<FieldValue<'static>> {
     if output.list {
-        Some(FieldValue::list(rows.into_iter().map(|r| row_value(r, output))))
+        Some(FieldValue::list(
+            rows.into_iter().map(|r| row_value(r, output)),
+        ))
     } else {
         let first = rows.into_iter().next()?;
         if matches!(output.kind, OutputKind::Scalar | OutputKind::Enum)
@@ -146,9 +176,12 @@ pub fn field_error(error: &ConnectorError, field: &str, source: &str) -> async_g
         ConnectorError::BadInput { .. } => {
             tracing::debug!(field, source, code = code.as_str(), error = %error, "field rejected its input")
         }
-        _ => tracing::warn!(field, source, code = code.as_str(), error = %error, "field resolution failed"),
+        _ => {
+            tracing::warn!(field, source, code = code.as_str(), error = %error, "field resolution failed")
+        }
     }
-    async_graphql::Error::new(error.public_message()).extend_with(|_, ext| ext.set("code", code.as_str()))
+    async_graphql::Error::new(error.public_message())
+        .extend_with(|_, ext| ext.set("code", code.as_str()))
 }
 
 /// Values bound as parameters: enums travel as their names.
@@ -173,11 +206,23 @@ async fn resolve_sql<'a>(
     let fail = |e: &ConnectorError| field_error(e, &sql.field, &sql.source_name);
 
     let rows: Vec<Arc<Row>> = if let Some(batch) = &sql.batch {
-        let Some(key_value) = parent.and_then(|p| batch.parent_key.read(p)).filter(|v| **v != Value::Null) else {
-            return Ok(if plan.output.list { Some(FieldValue::list(Vec::<FieldValue>::new())) } else { None });
+        let Some(key_value) = parent
+            .and_then(|p| batch.parent_key.read(p))
+            .filter(|v| **v != Value::Null)
+        else {
+            return Ok(if plan.output.list {
+                Some(FieldValue::list(Vec::<FieldValue>::new()))
+            } else {
+                None
+            });
         };
-        let Some(text) = key_text(key_value) else { return Ok(None) };
-        let scope = Scope { args: Some(args), ..Scope::default() };
+        let Some(text) = key_text(key_value) else {
+            return Ok(None);
+        };
+        let scope = Scope {
+            args: Some(args),
+            ..Scope::default()
+        };
         let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
         let mut loaded = state
             .loader
@@ -186,9 +231,15 @@ async fn resolve_sql<'a>(
             .map_err(|e| fail(&e))?;
         loaded.remove(&text).unwrap_or_default()
     } else if !sql.steps.is_empty() {
-        run_transaction(&sql, args, parent).await.map_err(|e| fail(&e))?
+        run_transaction(&sql, args, parent)
+            .await
+            .map_err(|e| fail(&e))?
     } else {
-        let scope = Scope { args: Some(args), parent, ..Scope::default() };
+        let scope = Scope {
+            args: Some(args),
+            parent,
+            ..Scope::default()
+        };
         let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
         sql.source
             .query(&sql.stmt, &params, None)
@@ -217,7 +268,12 @@ async fn run_transaction(
         let mut first: Option<Row> = None;
         let items: Vec<Option<Value>> = match &step.for_each {
             Some(template) => {
-                let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: None };
+                let scope = Scope {
+                    args: Some(args),
+                    parent,
+                    steps: Some(&steps),
+                    item: None,
+                };
                 match scope.eval(template) {
                     Value::List(items) => items.into_iter().map(Some).collect(),
                     Value::Null => Vec::new(),
@@ -227,7 +283,12 @@ async fn run_transaction(
             None => vec![None],
         };
         for item in &items {
-            let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: item.as_ref() };
+            let scope = Scope {
+                args: Some(args),
+                parent,
+                steps: Some(&steps),
+                item: item.as_ref(),
+            };
             let params: Vec<Value> = step.params.iter().map(|t| param(scope.eval(t))).collect();
             let rows = tx.query(&step.stmt, &params, None).await?;
             if first.is_none() {
@@ -238,7 +299,12 @@ async fn run_transaction(
             steps.insert(name.clone(), first.unwrap_or_default());
         }
     }
-    let scope = Scope { args: Some(args), parent, steps: Some(&steps), item: None };
+    let scope = Scope {
+        args: Some(args),
+        parent,
+        steps: Some(&steps),
+        item: None,
+    };
     let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
     let rows = tx.query(&sql.stmt, &params, None).await?;
     tx.commit().await?;
@@ -262,20 +328,26 @@ pub fn prefetch<'a>(
         }
         let mut work = Vec::new();
         for child in selection.selection_set() {
-            let Some(plan) = plans.field(type_name, child.name()) else { continue };
+            let Some(plan) = plans.field(type_name, child.name()) else {
+                continue;
+            };
             let parents = &parents;
             match &plan.resolver {
                 ResolverPlan::Sql(sql) if sql.batch.is_some() => {
                     work.push(
                         async move {
                             let Some(batch) = &sql.batch else { return };
-                            let mut args: Data = child.arguments().unwrap_or_default().into_iter().collect();
+                            let mut args: Data =
+                                child.arguments().unwrap_or_default().into_iter().collect();
                             for (name, default) in &plan.arg_defaults {
                                 if !args.contains_key(name) {
                                     args.insert(name.clone(), default.clone());
                                 }
                             }
-                            let scope = Scope { args: Some(&args), ..Scope::default() };
+                            let scope = Scope {
+                                args: Some(&args),
+                                ..Scope::default()
+                            };
                             let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
                             let keys: Vec<(String, Value)> = parents
                                 .iter()
@@ -285,9 +357,12 @@ pub fn prefetch<'a>(
                             if keys.is_empty() {
                                 return;
                             }
-                            let Ok(loaded) = state.loader.load_many(sql, params, keys).await else { return };
+                            let Ok(loaded) = state.loader.load_many(sql, params, keys).await else {
+                                return;
+                            };
                             if plan.output.kind == OutputKind::Object {
-                                let rows: Vec<&Data> = loaded.values().flatten().map(|r| &**r).collect();
+                                let rows: Vec<&Data> =
+                                    loaded.values().flatten().map(|r| &**r).collect();
                                 prefetch(state, plans, &plan.output.type_name, rows, child).await;
                             }
                         }
@@ -301,7 +376,9 @@ pub fn prefetch<'a>(
                             for p in parents.iter() {
                                 match key.read(p) {
                                     Some(Value::Object(map)) => nested.push(map),
-                                    Some(Value::List(items)) => nested.extend(items.iter().filter_map(as_object)),
+                                    Some(Value::List(items)) => {
+                                        nested.extend(items.iter().filter_map(as_object))
+                                    }
                                     _ => {}
                                 }
                             }

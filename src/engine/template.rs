@@ -22,10 +22,16 @@ impl Scope<'_> {
     fn lookup(&self, expr: &Expr) -> Value {
         let mut path = expr.path.iter();
         let start: Option<&Value> = match expr.root {
-            Root::Args => path.next().and_then(|k| self.args.and_then(|a| a.get(k.as_str()))),
-            Root::Parent => path.next().and_then(|k| self.parent.and_then(|p| p.get(k.as_str()))),
+            Root::Args => path
+                .next()
+                .and_then(|k| self.args.and_then(|a| a.get(k.as_str()))),
+            Root::Parent => path
+                .next()
+                .and_then(|k| self.parent.and_then(|p| p.get(k.as_str()))),
             Root::Steps => {
-                let step = path.next().and_then(|s| self.steps.and_then(|st| st.get(s)));
+                let step = path
+                    .next()
+                    .and_then(|s| self.steps.and_then(|st| st.get(s)));
                 match (step, path.next()) {
                     (Some(row), Some(col)) => row.get(col.as_str()),
                     _ => None,

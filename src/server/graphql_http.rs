@@ -9,12 +9,12 @@
 //! - A request error has no `data` key; an execution error keeps `data` (partial results).
 //! - `GET` runs queries only: a mutation over GET is a 405 with `Allow: POST`.
 
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{ServerError, Variables};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ServerError, Variables};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -112,7 +112,10 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
 
 fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media.content_type()));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type()),
+    );
     res
 }
 
@@ -130,9 +133,15 @@ fn request_error(media: Media, errors: Vec<ServerError>) -> Response {
 }
 
 fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
     if !has_code {
-        error.extensions.get_or_insert_with(Default::default).set("code", code);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
     }
     error
 }
@@ -140,42 +149,70 @@ fn with_code(mut error: ServerError, code: &str) -> ServerError {
 pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
     let Some(media) = negotiate(&headers) else {
-        return respond_json(StatusCode::NOT_ACCEPTABLE, Media::Json, &error_body(
-            "Accept must allow application/graphql-response+json or application/json",
-            codes::NOT_ACCEPTABLE,
-        ));
+        return respond_json(
+            StatusCode::NOT_ACCEPTABLE,
+            Media::Json,
+            &error_body(
+                "Accept must allow application/graphql-response+json or application/json",
+                codes::NOT_ACCEPTABLE,
+            ),
+        );
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != APPLICATION_JSON {
-        return respond_json(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &error_body(
-            "POST requests must have Content-Type: application/json",
-            codes::UNSUPPORTED_MEDIA_TYPE,
-        ));
+        return respond_json(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            &error_body(
+                "POST requests must have Content-Type: application/json",
+                codes::UNSUPPORTED_MEDIA_TYPE,
+            ),
+        );
     }
     let body: Body = request.into_body();
     let bytes = match to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            return respond_json(StatusCode::PAYLOAD_TOO_LARGE, media, &json!({"errors": [{
-                "message": format!("the request body is larger than {} bytes", state.max_body_bytes),
-                "extensions": {"code": codes::LIMIT_EXCEEDED, "limit": "max_body_bytes"}
-            }]}));
+            return respond_json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                media,
+                &json!({"errors": [{
+                    "message": format!("the request body is larger than {} bytes", state.max_body_bytes),
+                    "extensions": {"code": codes::LIMIT_EXCEEDED, "limit": "max_body_bytes"}
+                }]}),
+            );
         }
     };
     let params: GraphqlParams = match serde_json::from_slice(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            return respond_json(StatusCode::BAD_REQUEST, media, &error_body(
-                &format!("the request body is not a valid GraphQL request: {e}"),
-                codes::BAD_REQUEST,
-            ));
+            return respond_json(
+                StatusCode::BAD_REQUEST,
+                media,
+                &error_body(
+                    &format!("the request body is not a valid GraphQL request: {e}"),
+                    codes::BAD_REQUEST,
+                ),
+            );
         }
     };
     execute(&state, params, false, media).await
 }
 
-pub async fn get_graphql(State(state): State<AppState>, headers: HeaderMap, Query(raw): Query<GetParams>) -> Response {
+pub async fn get_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(raw): Query<GetParams>,
+) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -184,38 +221,71 @@ pub async fn get_graphql(State(state): State<AppState>, headers: HeaderMap, Quer
         return playground().await.into_response();
     }
     let Some(media) = negotiate(&headers) else {
-        return respond_json(StatusCode::NOT_ACCEPTABLE, Media::Json, &error_body(
-            "Accept must allow application/graphql-response+json or application/json",
-            codes::NOT_ACCEPTABLE,
-        ));
+        return respond_json(
+            StatusCode::NOT_ACCEPTABLE,
+            Media::Json,
+            &error_body(
+                "Accept must allow application/graphql-response+json or application/json",
+                codes::NOT_ACCEPTABLE,
+            ),
+        );
     };
-    let variables = match raw.variables.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+    let variables = match raw
+        .variables
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
         None => None,
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
-            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("variables must be a JSON object", codes::BAD_REQUEST));
+            return respond_json(
+                StatusCode::BAD_REQUEST,
+                media,
+                &error_body("variables must be a JSON object", codes::BAD_REQUEST),
+            );
         }
     };
-    let extensions = match raw.extensions.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+    let extensions = match raw
+        .extensions
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
         None => None,
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
-            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("extensions must be a JSON object", codes::BAD_REQUEST));
+            return respond_json(
+                StatusCode::BAD_REQUEST,
+                media,
+                &error_body("extensions must be a JSON object", codes::BAD_REQUEST),
+            );
         }
     };
-    let params = GraphqlParams { query: raw.query, operation_name: raw.operation_name, variables, extensions };
+    let params = GraphqlParams {
+        query: raw.query,
+        operation_name: raw.operation_name,
+        variables,
+        extensions,
+    };
     execute(&state, params, true, media).await
 }
 
 async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: Media) -> Response {
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return respond_json(StatusCode::BAD_REQUEST, media, &error_body("the request has no query", codes::BAD_REQUEST));
+        return respond_json(
+            StatusCode::BAD_REQUEST,
+            media,
+            &error_body("the request has no query", codes::BAD_REQUEST),
+        );
     };
     let variables = match params.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => {
-            return respond_json(StatusCode::BAD_REQUEST, media, &error_body("variables must be a JSON object", codes::BAD_REQUEST));
+            return respond_json(
+                StatusCode::BAD_REQUEST,
+                media,
+                &error_body("variables must be a JSON object", codes::BAD_REQUEST),
+            );
         }
     };
     let document = match async_graphql::parser::parse_query(&query) {
@@ -233,12 +303,20 @@ async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: M
                 None => None,
             },
         };
-        if matches!(op_type, Some(OperationType::Mutation) | Some(OperationType::Subscription)) {
-            let mut res = respond_json(StatusCode::METHOD_NOT_ALLOWED, media, &error_body(
-                "only queries can be sent with GET; send mutations with POST",
-                codes::METHOD_NOT_ALLOWED,
-            ));
-            res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        if matches!(
+            op_type,
+            Some(OperationType::Mutation) | Some(OperationType::Subscription)
+        ) {
+            let mut res = respond_json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                media,
+                &error_body(
+                    "only queries can be sent with GET; send mutations with POST",
+                    codes::METHOD_NOT_ALLOWED,
+                ),
+            );
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return res;
         }
     }
@@ -246,22 +324,88 @@ async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: M
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
+    let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
-    let response = state.engine.execute(request).await;
+    let mut response = state.engine.execute(request).await;
+    // async-graphql resolves root query fields concurrently and records them in completion
+    // order; the spec orders response keys as selected.
+    if let async_graphql::Value::Object(map) = &mut response.data {
+        map.sort_by_cached_key(|k, _| {
+            order
+                .iter()
+                .position(|o| o == k.as_str())
+                .unwrap_or(usize::MAX)
+        });
+    }
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     if is_request_error {
-        let errors = response.errors.into_iter().map(|e| with_code(e, codes::VALIDATION_FAILED)).collect();
+        let errors = response
+            .errors
+            .into_iter()
+            .map(|e| with_code(e, codes::VALIDATION_FAILED))
+            .collect();
         return request_error(media, errors);
     }
     match serde_json::to_vec(&response) {
         Ok(body) => respond(StatusCode::OK, media, body),
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
-            respond_json(StatusCode::INTERNAL_SERVER_ERROR, media, &error_body("internal error", "INTERNAL"))
+            respond_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                media,
+                &error_body("internal error", "INTERNAL"),
+            )
         }
     }
+}
+
+/// The response keys of the operation's root selection, in document order (fragments
+/// expanded), for ordering the root of the response.
+fn root_response_keys(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    operation: Option<&str>,
+) -> Vec<String> {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn walk(
+        set: &SelectionSet,
+        doc: &async_graphql::parser::types::ExecutableDocument,
+        out: &mut Vec<String>,
+        depth: usize,
+    ) {
+        if depth > 32 {
+            return;
+        }
+        for sel in &set.items {
+            match &sel.node {
+                Selection::Field(f) => {
+                    let key = f.node.response_key().node.to_string();
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+                Selection::InlineFragment(fr) => {
+                    walk(&fr.node.selection_set.node, doc, out, depth + 1)
+                }
+                Selection::FragmentSpread(sp) => {
+                    if let Some(fr) = doc.fragments.get(&sp.node.fragment_name.node) {
+                        walk(&fr.node.selection_set.node, doc, out, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+    let op = match (&doc.operations, operation) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    let mut out = Vec::new();
+    if let Some(op) = op {
+        walk(&op.node.selection_set.node, doc, &mut out, 0);
+    }
+    out
 }
 
 /// The playground (a placeholder until the self-hosted GraphiQL lands).

@@ -17,6 +17,9 @@ pub async fn healthz() -> (StatusCode, Json<serde_json::Value>) {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     match state.engine.ready().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": reason}))),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": reason})),
+        ),
     }
 }

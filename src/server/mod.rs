@@ -50,20 +50,36 @@ impl App {
     /// Reads and checks the schema, connects and checks sources, binds the listener.
     pub async fn build(settings: Settings, env: &Environment) -> Result<App, StartError> {
         let path = settings.schema.path.display().to_string();
-        let sdl = std::fs::read_to_string(&settings.schema.path)
-            .map_err(|e| StartError::SchemaFile { path: path.clone(), reason: e.to_string() })?;
+        let sdl =
+            std::fs::read_to_string(&settings.schema.path).map_err(|e| StartError::SchemaFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let blueprint = tributary_schema::build(&path, &sdl, &env.vars)?;
         let engine = Engine::build(&blueprint, &settings.engine_options()).await?;
         let listener = TcpListener::bind(&settings.server.listen)
             .await
-            .map_err(|e| StartError::Listen { addr: settings.server.listen.clone(), reason: e.to_string() })?;
-        let state = AppState { engine: engine.clone(), max_body_bytes: settings.server.max_body_bytes };
+            .map_err(|e| StartError::Listen {
+                addr: settings.server.listen.clone(),
+                reason: e.to_string(),
+            })?;
+        let state = AppState {
+            engine: engine.clone(),
+            max_body_bytes: settings.server.max_body_bytes,
+        };
         let router = router(state);
-        Ok(App { listener, router, engine, shutdown_timeout: settings.shutdown_timeout() })
+        Ok(App {
+            listener,
+            router,
+            engine,
+            shutdown_timeout: settings.shutdown_timeout(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn port(&self) -> u16 {
@@ -81,7 +97,10 @@ impl App {
 
     /// Serves until `stop` completes; then stops accepting, lets in-flight requests finish
     /// within the shutdown timeout, and closes the sources.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal = async move {
             stop.await;
@@ -107,7 +126,10 @@ impl App {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
+        .route(
+            "/graphql",
+            get(graphql_http::get_graphql).post(graphql_http::post_graphql),
+        )
         .route("/", get(graphql_http::playground))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
