@@ -34,7 +34,9 @@ pub struct Blueprint {
     pub query: String,
     pub mutation: Option<String>,
     pub subscription: Option<String>,
-    /// Every user type (objects, interfaces, unions, enums, inputs, custom scalars).
+    /// Every user type (objects, interfaces, unions, enums, inputs, custom scalars), in file
+    /// order, plus a `Scalar` entry (with a description) for each of `DateTime`, `JSON`, `Date`,
+    /// `UUID` and `Decimal` that is used without being declared, so every scalar is listed.
     pub types: IndexMap<String, TypeDef>,
 }
 
@@ -286,13 +288,18 @@ impl Template {
     /// A constant template (no expression).
     pub fn literal(text: impl Into<String>) -> Self {
         let text = text.into();
-        Template { parts: vec![TemplatePart::Literal(text.clone())], text }
+        Template {
+            parts: vec![TemplatePart::Literal(text.clone())],
+            text,
+        }
     }
 }
 
 /// Replaces a password in a URL by `***`, for logs and messages.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];

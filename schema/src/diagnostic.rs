@@ -84,24 +84,42 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn new(file: &str) -> Self {
-        Sink { file: file.to_string(), errors: Vec::new() }
+        Sink {
+            file: file.to_string(),
+            errors: Vec::new(),
+        }
     }
 
-    pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>) {
-        self.push(pos, message.into(), None);
+    pub(crate) fn error(&mut self, pos: impl Into<Pos>, message: impl Into<String>) {
+        self.push(pos.into(), message.into(), None);
     }
 
-    pub(crate) fn error_hint(&mut self, pos: Pos, message: impl Into<String>, hint: impl Into<String>) {
-        self.push(pos, message.into(), Some(hint.into()));
+    pub(crate) fn error_hint(
+        &mut self,
+        pos: impl Into<Pos>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.push(pos.into(), message.into(), Some(hint.into()));
     }
 
     /// Like [`Sink::error_hint`] with a hint that may be absent (e.g. no close suggestion).
-    pub(crate) fn error_opt(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
-        self.push(pos, message.into(), hint);
+    pub(crate) fn error_opt(
+        &mut self,
+        pos: impl Into<Pos>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        self.push(pos.into(), message.into(), hint);
     }
 
     fn push(&mut self, pos: Pos, message: String, hint: Option<String>) {
-        self.errors.push(Diagnostic { file: self.file.clone(), pos, message, hint });
+        self.errors.push(Diagnostic {
+            file: self.file.clone(),
+            pos,
+            message,
+            hint,
+        });
     }
 
     pub(crate) fn has_errors(&self) -> bool {
@@ -109,10 +127,15 @@ impl Sink {
     }
 
     /// The errors sorted by position (stable, so errors at one place keep the order they were
-    /// found in), with exact duplicates removed.
-    pub(crate) fn finish(mut self) -> Diagnostics {
-        self.errors.sort_by_key(|d| (d.pos.line, d.pos.column));
-        self.errors.dedup();
-        Diagnostics(self.errors)
+    /// found in), with exact repeats removed (one mistake seen by two checks reads as one).
+    pub(crate) fn finish(self) -> Diagnostics {
+        let mut unique: Vec<Diagnostic> = Vec::with_capacity(self.errors.len());
+        for d in self.errors {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        unique.sort_by_key(|d| (d.pos.line, d.pos.column));
+        Diagnostics(unique)
     }
 }

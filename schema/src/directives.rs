@@ -229,7 +229,11 @@ pub(crate) fn check<'a>(
                 Some(c) => format!("did you mean @{c}?"),
                 None => format!(
                     "the directives are: {}",
-                    DIRECTIVES.iter().map(|d| format!("@{}", d.name)).collect::<Vec<_>>().join(", ")
+                    DIRECTIVES
+                        .iter()
+                        .map(|d| format!("@{}", d.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             sink.error_hint(d.pos, format!("unknown directive @{name}"), hint);
@@ -254,11 +258,25 @@ pub(crate) fn check<'a>(
             continue;
         }
         if !spec.repeatable && out.iter().any(|c| c.name == name) {
-            sink.error(d.pos, format!("@{name} is written twice here; it may appear once"));
+            sink.error(
+                d.pos,
+                format!("@{name} is written twice here; it may appear once"),
+            );
             continue;
         }
-        let args = check_args(sink, map, &format!("@{name}"), d.pos, &d.node.arguments, spec.args);
-        out.push(Checked { name, pos: d.pos, args });
+        let args = check_args(
+            sink,
+            map,
+            &format!("@{name}"),
+            d.pos.into(),
+            &d.node.arguments,
+            spec.args,
+        );
+        out.push(Checked {
+            name,
+            pos: d.pos.into(),
+            args,
+        });
     }
     out
 }
@@ -268,7 +286,10 @@ fn check_args<'a>(
     map: &'a SourceMap<'a>,
     owner: &str,
     owner_pos: Pos,
-    given: &'a [(Positioned<async_graphql_value::Name>, Positioned<ConstValue>)],
+    given: &'a [(
+        Positioned<async_graphql_value::Name>,
+        Positioned<ConstValue>,
+    )],
     specs: &'static [ArgSpec],
 ) -> IndexMap<&'a str, Val<'a>> {
     let mut args: IndexMap<&'a str, Val<'a>> = IndexMap::new();
@@ -279,11 +300,18 @@ fn check_args<'a>(
             let valid = specs.iter().map(|s| s.name);
             let hint = names::did_you_mean(arg_name, valid.clone())
                 .unwrap_or_else(|| format!("{owner} takes: {}", names::list(valid)));
-            sink.error_hint(name.pos, format!("unknown argument `{arg_name}` on {owner}"), hint);
+            sink.error_hint(
+                name.pos,
+                format!("unknown argument `{arg_name}` on {owner}"),
+                hint,
+            );
             continue;
         };
         if seen.contains(&arg_name) {
-            sink.error(name.pos, format!("argument `{arg_name}` of {owner} is given twice"));
+            sink.error(
+                name.pos,
+                format!("argument `{arg_name}` of {owner} is given twice"),
+            );
             continue;
         }
         seen.push(arg_name);
@@ -336,7 +364,11 @@ fn report_type(sink: &mut Sink, owner: &str, arg_name: &str, ty: ArgType, val: &
 }
 
 /// Checks one `transaction` step object like a directive's arguments.
-pub(crate) fn check_step<'a>(sink: &mut Sink, step: &Val<'a>, index: usize) -> IndexMap<&'a str, Val<'a>> {
+pub(crate) fn check_step<'a>(
+    sink: &mut Sink,
+    step: &Val<'a>,
+    index: usize,
+) -> IndexMap<&'a str, Val<'a>> {
     let owner = format!("transaction step {}", index + 1);
     let mut args: IndexMap<&'a str, Val<'a>> = IndexMap::new();
     let entries = step.entries();

@@ -16,7 +16,10 @@ pub fn snake_case(name: &str) -> String {
                 true
             } else if prev.is_ascii_uppercase() {
                 // End of an acronym: `HTTPServer` splits before `S` because `erver` follows.
-                let lower_run = chars[i + 1..].iter().take_while(|c| c.is_ascii_lowercase()).count();
+                let lower_run = chars[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_lowercase())
+                    .count();
                 lower_run >= 2
             } else {
                 false
@@ -45,7 +48,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -66,7 +71,11 @@ where
         .into_iter()
         .filter(|c| *c != wrong)
         .map(|c| {
-            let d = if c.eq_ignore_ascii_case(wrong) { 0 } else { edit_distance(wrong, c) };
+            let d = if c.eq_ignore_ascii_case(wrong) {
+                0
+            } else {
+                edit_distance(wrong, c)
+            };
             (d, c)
         })
         .filter(|(d, _)| *d <= limit)
@@ -117,7 +126,10 @@ mod tests {
     #[test]
     fn closest_suggests_only_plausible_typos() {
         assert_eq!(closest("mian", ["main", "other"]), Some("main"));
-        assert_eq!(closest("sqll", ["sql", "source", "value", "map"]), Some("sql"));
+        assert_eq!(
+            closest("sqll", ["sql", "source", "value", "map"]),
+            Some("sql")
+        );
         assert_eq!(closest("xyz", ["main"]), None);
         assert_eq!(closest("Main", ["main"]), Some("main"));
     }

@@ -10,6 +10,16 @@ use async_graphql_value::ConstValue;
 
 use crate::blueprint::Pos;
 
+/// The parser's positions are the same 1-based line and column.
+impl From<async_graphql_parser::Pos> for Pos {
+    fn from(p: async_graphql_parser::Pos) -> Self {
+        Pos {
+            line: p.line,
+            column: p.column,
+        }
+    }
+}
+
 /// The schema text with a line index, to convert between the parser's `line:col` (1-based,
 /// columns count characters) and byte offsets.
 #[derive(Debug)]
@@ -45,10 +55,16 @@ impl<'a> SourceMap<'a> {
     /// The parser-style position of a byte offset.
     pub(crate) fn pos(&self, offset: usize) -> Pos {
         let offset = offset.min(self.src.len());
-        let line_index = self.line_starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line_index = self
+            .line_starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
         let start = self.line_starts[line_index];
         let column = self.src.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
-        Pos { line: line_index + 1, column }
+        Pos {
+            line: line_index + 1,
+            column,
+        }
     }
 
     /// Re-scans the constant value that starts at `pos` (as reported by the parser).
@@ -69,7 +85,9 @@ impl<'a> SourceMap<'a> {
         let mut raw = start + 1;
         let mut decoded = 0;
         while decoded < decoded_offset {
-            let Some(c) = self.src[raw..].chars().next() else { break };
+            let Some(c) = self.src[raw..].chars().next() else {
+                break;
+            };
             match c {
                 '"' | '\n' => break,
                 '\\' => {
@@ -160,7 +178,10 @@ fn scan_value(b: &[u8], i: &mut usize) -> Option<Located> {
                 }
                 *i += 1;
             }
-            Some(Located { start, kind: LocatedKind::Leaf })
+            Some(Located {
+                start,
+                kind: LocatedKind::Leaf,
+            })
         }
         b'[' => {
             *i += 1;
@@ -173,7 +194,10 @@ fn scan_value(b: &[u8], i: &mut usize) -> Option<Located> {
                 }
                 items.push(scan_value(b, i)?);
             }
-            Some(Located { start, kind: LocatedKind::List(items) })
+            Some(Located {
+                start,
+                kind: LocatedKind::List(items),
+            })
         }
         b'{' => {
             *i += 1;
@@ -200,13 +224,22 @@ fn scan_value(b: &[u8], i: &mut usize) -> Option<Located> {
                 let value = scan_value(b, i)?;
                 entries.push((name, name_start, value));
             }
-            Some(Located { start, kind: LocatedKind::Object(entries) })
+            Some(Located {
+                start,
+                kind: LocatedKind::Object(entries),
+            })
         }
         c if c == b'-' || is_name_byte(c) => {
-            while b.get(*i).is_some_and(|&c| is_name_byte(c) || matches!(c, b'-' | b'+' | b'.')) {
+            while b
+                .get(*i)
+                .is_some_and(|&c| is_name_byte(c) || matches!(c, b'-' | b'+' | b'.'))
+            {
                 *i += 1;
             }
-            Some(Located { start, kind: LocatedKind::Leaf })
+            Some(Located {
+                start,
+                kind: LocatedKind::Leaf,
+            })
         }
         _ => None,
     }
@@ -225,12 +258,20 @@ pub(crate) struct Val<'a> {
 
 impl<'a> Val<'a> {
     /// A value whose text starts at `pos`.
-    pub(crate) fn new(value: &'a ConstValue, pos: Pos, map: &'a SourceMap<'a>) -> Self {
-        Val { value, loc: map.locate(pos), fallback: pos, map }
+    pub(crate) fn new(value: &'a ConstValue, pos: impl Into<Pos>, map: &'a SourceMap<'a>) -> Self {
+        let pos = pos.into();
+        Val {
+            value,
+            loc: map.locate(pos),
+            fallback: pos,
+            map,
+        }
     }
 
     pub(crate) fn pos(&self) -> Pos {
-        self.loc.as_ref().map_or(self.fallback, |l| self.map.pos(l.start))
+        self.loc
+            .as_ref()
+            .map_or(self.fallback, |l| self.map.pos(l.start))
     }
 
     /// The position of byte `offset` of this string value's content.
@@ -243,11 +284,14 @@ impl<'a> Val<'a> {
 
     /// The elements of a list value (empty for anything else).
     pub(crate) fn items(&self) -> Vec<Val<'a>> {
-        let ConstValue::List(items) = self.value else { return Vec::new() };
+        let ConstValue::List(items) = self.value else {
+            return Vec::new();
+        };
         let locs = match &self.loc {
-            Some(Located { kind: LocatedKind::List(locs), .. }) if locs.len() == items.len() => {
-                Some(locs)
-            }
+            Some(Located {
+                kind: LocatedKind::List(locs),
+                ..
+            }) if locs.len() == items.len() => Some(locs),
             _ => None,
         };
         items
@@ -264,9 +308,14 @@ impl<'a> Val<'a> {
 
     /// The entries of an object value with the position of each name (empty for anything else).
     pub(crate) fn entries(&self) -> Vec<(&'a str, Pos, Val<'a>)> {
-        let ConstValue::Object(map) = self.value else { return Vec::new() };
+        let ConstValue::Object(map) = self.value else {
+            return Vec::new();
+        };
         let locs = match &self.loc {
-            Some(Located { kind: LocatedKind::Object(locs), .. }) => Some(locs),
+            Some(Located {
+                kind: LocatedKind::Object(locs),
+                ..
+            }) => Some(locs),
             _ => None,
         };
         map.iter()
@@ -294,7 +343,10 @@ mod tests {
     fn offsets_and_positions_round_trip_with_multibyte_text() {
         let src = "type Q {\n  é: String @x(a: [\"b\", \"c\"])\n}\n";
         let map = SourceMap::new(src);
-        let pos = Pos { line: 2, column: 13 };
+        let pos = Pos {
+            line: 2,
+            column: 13,
+        };
         let offset = map.offset(pos).unwrap_or(usize::MAX);
         assert_eq!(&src[offset..offset + 1], "@");
         assert_eq!(map.pos(offset), pos);

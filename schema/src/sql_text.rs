@@ -57,7 +57,9 @@ fn tokens(sql: &str) -> Vec<Token> {
             }
             b'"' | b'`' => {
                 let end = skip_quoted(b, i, c);
-                let inner = sql.get(i + 1..end.saturating_sub(1).max(i + 1)).unwrap_or("");
+                let inner = sql
+                    .get(i + 1..end.saturating_sub(1).max(i + 1))
+                    .unwrap_or("");
                 i = end;
                 TokenKind::Word(inner.to_string())
             }
@@ -69,12 +71,17 @@ fn tokens(sql: &str) -> Vec<Token> {
                     i += 1 + len;
                     TokenKind::Numbered(n)
                 } else {
-                    let len = rest.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                    let len = rest
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                        .count();
                     if rest.get(len) == Some(&b'$') {
                         // Dollar-quoted string: `$$...$$` or `$tag$...$tag$`.
                         let tag = &sql[i..i + len + 2];
                         let body = i + tag.len();
-                        i = sql[body..].find(tag).map_or(b.len(), |e| body + e + tag.len());
+                        i = sql[body..]
+                            .find(tag)
+                            .map_or(b.len(), |e| body + e + tag.len());
                         TokenKind::Opaque
                     } else if len > 0 {
                         i += 1 + len;
@@ -86,7 +93,8 @@ fn tokens(sql: &str) -> Vec<Token> {
                 }
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
+                {
                     i += 1;
                 }
                 TokenKind::Word(sql[start..i].to_string())
@@ -103,7 +111,11 @@ fn tokens(sql: &str) -> Vec<Token> {
             TokenKind::Punct(')') => depth = depth.saturating_sub(1),
             _ => {}
         }
-        out.push(Token { kind, offset: start, depth: token_depth });
+        out.push(Token {
+            kind,
+            offset: start,
+            depth: token_depth,
+        });
     }
     out
 }
@@ -163,9 +175,14 @@ pub(crate) fn placeholders(sql: &str) -> Vec<(usize, Placeholder)> {
 /// The top-level SELECT list (between the outermost `SELECT` and its `FROM`), if the
 /// statement has one. Tokens inside a CTE or a subquery are at a deeper level and skipped.
 fn select_list(toks: &[Token]) -> Option<&[Token]> {
-    let is_word = |t: &Token, w: &str| matches!(&t.kind, TokenKind::Word(x) if x.eq_ignore_ascii_case(w));
-    let select = toks.iter().position(|t| t.depth == 0 && is_word(t, "select"))?;
-    let from = toks[select + 1..].iter().position(|t| t.depth == 0 && is_word(t, "from"))?;
+    let is_word =
+        |t: &Token, w: &str| matches!(&t.kind, TokenKind::Word(x) if x.eq_ignore_ascii_case(w));
+    let select = toks
+        .iter()
+        .position(|t| t.depth == 0 && is_word(t, "select"))?;
+    let from = toks[select + 1..]
+        .iter()
+        .position(|t| t.depth == 0 && is_word(t, "from"))?;
     Some(&toks[select + 1..select + 1 + from])
 }
 
@@ -174,11 +191,18 @@ fn select_list(toks: &[Token]) -> Option<&[Token]> {
 /// Statements without a recognisable `SELECT ... FROM` are left to the start-up check.
 pub(crate) fn selects_column(sql: &str, key: &str) -> bool {
     let toks = tokens(sql);
-    let Some(list) = select_list(&toks) else { return true };
+    let Some(list) = select_list(&toks) else {
+        return true;
+    };
     list.iter().enumerate().any(|(i, t)| match &t.kind {
         TokenKind::Punct('*') => match i.checked_sub(1).map(|j| &list[j].kind) {
             None | Some(TokenKind::Punct(',' | '.')) => true,
-            Some(TokenKind::Word(w)) => w.eq_ignore_ascii_case("distinct") || w.eq_ignore_ascii_case("all"),
+            // `SELECT DISTINCT ON (a) *`: a top-level `*` after a parenthesis. (Rarely a
+            // multiplication; then the database's check at start-up still catches a missing key.)
+            Some(TokenKind::Punct(')')) => t.depth == 0,
+            Some(TokenKind::Word(w)) => {
+                w.eq_ignore_ascii_case("distinct") || w.eq_ignore_ascii_case("all")
+            }
             _ => false,
         },
         TokenKind::Word(w) => w.eq_ignore_ascii_case(key),
@@ -215,14 +239,24 @@ mod tests {
     fn the_batch_key_must_be_in_the_top_level_select_list() {
         assert!(selects_column("SELECT * FROM c WHERE id IN ($keys)", "id"));
         assert!(selects_column("select p.*, x from p", "category_id"));
-        assert!(selects_column("SELECT name, category_id FROM p", "category_id"));
+        assert!(selects_column(
+            "SELECT name, category_id FROM p",
+            "category_id"
+        ));
         assert!(selects_column("SELECT name, p.ID FROM p", "id"));
-        assert!(!selects_column("SELECT name, price FROM p WHERE category_id IN ($keys)", "category_id"));
-        assert!(!selects_column("SELECT count(*) AS n FROM p", "category_id"));
+        assert!(!selects_column(
+            "SELECT name, price FROM p WHERE category_id IN ($keys)",
+            "category_id"
+        ));
+        assert!(!selects_column(
+            "SELECT count(*) AS n FROM p",
+            "category_id"
+        ));
         assert!(!selects_column(
             "WITH x AS (SELECT category_id FROM p) SELECT name FROM x",
             "category_id"
         ));
         assert!(selects_column("UPDATE p SET a = 1 RETURNING *", "id"));
+        assert!(selects_column("SELECT DISTINCT ON (p.kind) * FROM p", "id"));
     }
 }

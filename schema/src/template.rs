@@ -74,7 +74,11 @@ pub(crate) fn parse(text: &str) -> Result<Vec<RawPart>, TemplateError> {
             });
         };
         let whole = &text[open..close + 2];
-        parts.push(RawPart::Expr(parse_expr(&text[inner_start..close], open, whole)?));
+        parts.push(RawPart::Expr(parse_expr(
+            &text[inner_start..close],
+            open,
+            whole,
+        )?));
         rest_start = close + 2;
     }
     if rest_start < text.len() {
@@ -84,13 +88,20 @@ pub(crate) fn parse(text: &str) -> Result<Vec<RawPart>, TemplateError> {
 }
 
 fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, TemplateError> {
-    let err = |message: String, hint: Option<String>| TemplateError { offset, message, hint };
+    let err = |message: String, hint: Option<String>| TemplateError {
+        offset,
+        message,
+        hint,
+    };
     let (path_text, filter) = match inner.split_once('|') {
         Some((p, f)) => (p.trim(), Some(f.trim())),
         None => (inner.trim(), None),
     };
     if path_text.is_empty() {
-        return Err(err(format!("empty template `{whole}`"), Some(SHAPE_HINT.to_string())));
+        return Err(err(
+            format!("empty template `{whole}`"),
+            Some(SHAPE_HINT.to_string()),
+        ));
     }
     let segments: Vec<&str> = path_text.split('.').collect();
     let well_formed = segments
@@ -113,7 +124,10 @@ fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, Templa
                 Some(dym) => format!("{dym} templates start with args, parent, env, steps or item"),
                 None => "templates start with args, parent, env, steps or item".to_string(),
             };
-            return Err(err(format!("unknown template root `{other}` in `{whole}`"), Some(hint)));
+            return Err(err(
+                format!("unknown template root `{other}` in `{whole}`"),
+                Some(hint),
+            ));
         }
     };
     let path: Vec<String> = segments[1..].iter().map(|s| s.to_string()).collect();
@@ -150,12 +164,22 @@ fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, Templa
             Some(value)
         }
     };
-    Ok(RawExpr { root, path, default, offset, text: whole.to_string() })
+    Ok(RawExpr {
+        root,
+        path,
+        default,
+        offset,
+        text: whole.to_string(),
+    })
 }
 
 /// `default: 'v'` or `default: "v"` → `v`.
 fn parse_default(filter: &str) -> Option<String> {
-    let rest = filter.strip_prefix("default")?.trim_start().strip_prefix(':')?.trim();
+    let rest = filter
+        .strip_prefix("default")?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim();
     let quote = rest.chars().next().filter(|q| *q == '\'' || *q == '"')?;
     let body = rest[1..].strip_suffix(quote)?;
     (!body.contains(quote)).then(|| body.to_string())
@@ -190,9 +214,16 @@ mod tests {
 
     #[test]
     fn env_defaults_accept_single_and_double_quotes() {
-        for text in ["{{env.URL | default: 'sqlite://x.db'}}", "{{env.URL|default:\"sqlite://x.db\"}}"] {
-            let Ok(parts) = parse(text) else { panic!("{text} should parse") };
-            let RawPart::Expr(e) = &parts[0] else { panic!("expected an expression") };
+        for text in [
+            "{{env.URL | default: 'sqlite://x.db'}}",
+            "{{env.URL|default:\"sqlite://x.db\"}}",
+        ] {
+            let Ok(parts) = parse(text) else {
+                panic!("{text} should parse")
+            };
+            let RawPart::Expr(e) = &parts[0] else {
+                panic!("expected an expression")
+            };
             assert_eq!(e.default.as_deref(), Some("sqlite://x.db"));
         }
     }
@@ -205,8 +236,11 @@ mod tests {
         assert!(parse("{{}}").is_err_and(|e| e.message.contains("empty")));
         assert!(parse("{{args..id}}").is_err_and(|e| e.message.contains("malformed")));
         let unknown = parse("{{arg.id}}").err();
-        assert!(unknown.is_some_and(|e| e.hint.is_some_and(|h| h.contains("did you mean \"args\"?"))));
-        assert!(parse("{{args.id | default: 'x'}}").is_err_and(|e| e.message.contains("only applies to env")));
+        assert!(
+            unknown.is_some_and(|e| e.hint.is_some_and(|h| h.contains("did you mean \"args\"?")))
+        );
+        assert!(parse("{{args.id | default: 'x'}}")
+            .is_err_and(|e| e.message.contains("only applies to env")));
         assert!(parse("{{env.A.B}}").is_err());
         assert!(parse("{{steps}}").is_err());
     }
