@@ -23,6 +23,7 @@ use crate::{ConnectorError, Name, Value};
 pub mod postgres;
 pub mod rewrite;
 pub mod sqlite;
+mod support;
 
 /// One result row: column name → value, in select order.
 pub type Row = IndexMap<Name, Value>;
@@ -102,6 +103,19 @@ pub trait SqlSource: Send + Sync + 'static {
 
     /// Closes the pool (graceful shutdown).
     async fn close(&self);
+
+    /// Applies the migrations in `dir` (plain `NNNN_name.sql` files, run in version order
+    /// with sqlx's migrator, which records them in `_sqlx_migrations`), on a connection of its
+    /// own without the statement timeout. A failure is `Database` naming the migration.
+    ///
+    /// The default implementation (for sources that cannot migrate, like test doubles)
+    /// reports that it is unsupported.
+    async fn migrate(&self, dir: &std::path::Path) -> Result<(), ConnectorError> {
+        let _ = dir;
+        Err(ConnectorError::Internal {
+            detail: "this source does not support migrations".into(),
+        })
+    }
 }
 
 /// An open transaction on one connection.
