@@ -386,7 +386,7 @@ mod tests {
             &env(&[("TRIBUTARY_SERVER__LISTN", "x")]),
             &Overrides::default(),
         )
-        .unwrap_err();
+        .expect_err("invalid settings");
         assert!(err.to_string().contains("listn"), "{err}");
     }
 
@@ -410,7 +410,7 @@ mod tests {
             &env(&[("TRIBUTARY_DATABASE__STATEMENT_TIMEOUT", "soon")]),
             &Overrides::default(),
         )
-        .unwrap_err();
+        .expect_err("invalid settings");
         assert!(
             err.to_string().contains("database.statement_timeout"),
             "{err}"
@@ -427,7 +427,7 @@ mod tests {
             config_file: Some(file),
             ..Overrides::default()
         };
-        let err = Settings::load(&env(&[]), &o).unwrap_err();
+        let err = Settings::load(&env(&[]), &o).expect_err("invalid settings");
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 }

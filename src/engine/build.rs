@@ -255,6 +255,7 @@ impl Builder<'_> {
                         resolver,
                         output,
                         arg_defaults,
+                        nullable: !field.ty.is_non_null(),
                     }),
                 );
             }

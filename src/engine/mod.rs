@@ -49,7 +49,9 @@ impl Engine {
     /// Executes one GraphQL request with fresh per-request state.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         let request = request.data(Arc::new(RequestState::default()));
-        self.inner.schema.execute(request).await
+        let mut response = self.inner.schema.execute(request).await;
+        response.errors.retain(|e| e.message != resolve::RECORDED);
+        response
     }
 
     /// Whether every source answers (for `/readyz`).

@@ -28,6 +28,9 @@ pub struct FieldPlan {
     /// Argument defaults, applied the same way by the resolver and by look-ahead prefetching,
     /// so both compute the same batch group.
     pub arg_defaults: Vec<(Name, Value)>,
+    /// Whether the field's type is nullable: a failure then nulls just this field (with the
+    /// error at its path) instead of propagating.
+    pub nullable: bool,
 }
 
 pub enum ResolverPlan {

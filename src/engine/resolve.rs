@@ -26,6 +26,10 @@ pub struct RequestState {
 
 type Data = IndexMap<Name, Value>;
 
+/// The message of the placeholder error a failed non-null field returns once its real error
+/// is recorded at its path; `Engine::execute` removes these from responses.
+pub(crate) const RECORDED: &str = "tributary: field error recorded at its path";
+
 /// The parent's source data, whichever form it travels in.
 pub fn parent_data<'a>(parent: &'a FieldValue<'a>) -> Option<&'a Data> {
     if let Some(row) = parent.downcast_ref::<Arc<Row>>() {
@@ -90,7 +94,28 @@ pub fn resolver(
             ResolverPlan::Sql(sql) => {
                 let sql = sql.clone();
                 let plans = plans.clone();
-                FieldFuture::new(async move { resolve_sql(ctx, plan, sql, plans).await })
+                FieldFuture::new(async move {
+                    let gql = ctx.ctx;
+                    let nullable = plan.nullable;
+                    match resolve_sql(ctx, plan, sql, plans).await {
+                        // async-graphql's dynamic schema reports a resolver's error without a
+                        // path and drops the field from its parent. Record the error here, at
+                        // its path; a nullable field is then null (GraphQL spec, "Handling
+                        // Field Errors"), a non-null one still fails its parent, with a
+                        // placeholder error that `Engine::execute` removes.
+                        Err(error) => {
+                            gql.add_error(
+                                gql.set_error_path(error.into_server_error(gql.item.pos)),
+                            );
+                            if nullable {
+                                Ok(None)
+                            } else {
+                                Err(async_graphql::Error::new(RECORDED))
+                            }
+                        }
+                        ok => ok,
+                    }
+                })
             }
         }
     }

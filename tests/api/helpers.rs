@@ -54,15 +54,30 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let name = unique("db");
                 let file = dir.join(format!("{name}.db"));
-                TestDb { backend, url: format!("sqlite://{}", file.display()), admin_url: None, name, file: Some(file) }
+                TestDb {
+                    backend,
+                    url: format!("sqlite://{}", file.display()),
+                    admin_url: None,
+                    name,
+                    file: Some(file),
+                }
             }
             Backend::Postgres => {
                 let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
                 let name = unique("tributary_test");
                 let mut conn = sqlx::postgres::PgConnection::connect_with_url(&admin).await;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
                 let url = replace_db_name(&admin, &name);
-                TestDb { backend, url, admin_url: Some(admin), name, file: None }
+                TestDb {
+                    backend,
+                    url,
+                    admin_url: Some(admin),
+                    name,
+                    file: None,
+                }
             }
         }
     }
@@ -72,14 +87,23 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => {
                 use sqlx::ConnectOptions;
-                let opts: sqlx::sqlite::SqliteConnectOptions =
-                    self.url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("url").create_if_missing(true);
+                let opts: sqlx::sqlite::SqliteConnectOptions = self
+                    .url
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                    .expect("url")
+                    .create_if_missing(true);
                 let mut conn = opts.connect().await.expect("connect sqlite");
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("exec sqlite");
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("exec sqlite");
             }
             Backend::Postgres => {
                 let mut conn = sqlx::postgres::PgConnection::connect_with_url(&self.url).await;
-                sqlx::raw_sql(sql).execute(&mut conn).await.expect("exec postgres");
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("exec postgres");
             }
         }
     }
@@ -92,7 +116,12 @@ impl TestDb {
         }
         if let Some(admin) = &self.admin_url {
             let mut conn = sqlx::postgres::PgConnection::connect_with_url(admin).await;
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -104,7 +133,9 @@ trait ConnectUrl {
 impl ConnectUrl for sqlx::postgres::PgConnection {
     async fn connect_with_url(url: &str) -> sqlx::postgres::PgConnection {
         use sqlx::Connection;
-        sqlx::postgres::PgConnection::connect(url).await.expect("connect postgres")
+        sqlx::postgres::PgConnection::connect(url)
+            .await
+            .expect("connect postgres")
     }
 }
 
@@ -176,8 +207,14 @@ pub struct TestApp {
 }
 
 pub fn settings_for(spawn: &Spawn) -> Settings {
-    let env = Environment { vars: spawn.env.clone() };
-    let overrides = Overrides { schema: Some(spawn.schema.clone()), listen: Some("127.0.0.1:0".into()), ..Overrides::default() };
+    let env = Environment {
+        vars: spawn.env.clone(),
+    };
+    let overrides = Overrides {
+        schema: Some(spawn.schema.clone()),
+        listen: Some("127.0.0.1:0".into()),
+        ..Overrides::default()
+    };
     Settings::load(&env, &overrides).expect("settings")
 }
 
@@ -188,15 +225,25 @@ pub async fn try_spawn(spawn: Spawn) -> Result<TestApp, String> {
         settings.database.migrations = Some(repo_path("demo/migrations"));
     }
     (spawn.settings)(&mut settings);
-    let env = Environment { vars: spawn.env.clone() };
-    let app = App::build(settings, &env).await.map_err(|e| e.to_string())?;
+    let env = Environment {
+        vars: spawn.env.clone(),
+    };
+    let app = App::build(settings, &env)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = format!("http://127.0.0.1:{}", app.port());
     let sql = app.engine().sql_sources()[0].1.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    Ok(TestApp { addr, client: reqwest::Client::new(), sql, stop: Some(tx), handle })
+    Ok(TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        sql,
+        stop: Some(tx),
+        handle,
+    })
 }
 
 pub async fn spawn_app(spawn: Spawn) -> TestApp {
@@ -253,6 +300,10 @@ impl TestApp {
 pub fn codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errs| errs.iter().filter_map(|e| e["extensions"]["code"].as_str().map(String::from)).collect())
+        .map(|errs| {
+            errs.iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
