@@ -50,6 +50,28 @@ pub struct Source {
 #[derive(Debug, Clone)]
 pub enum SourceKind {
     Sql(SqlSourceDef),
+    Http(HttpSourceDef),
+}
+
+/// `@source(name:, http:, ...)`: a downstream HTTP service.
+#[derive(Debug, Clone)]
+pub struct HttpSourceDef {
+    /// Base URL, resolved from the environment snapshot (`http://` or `https://`). Every
+    /// request of the source stays under it: same scheme, host and port, path under its path.
+    pub base_url: String,
+    /// Per-request timeout (`timeout: "2s"`); `None` lets the server settings decide.
+    pub timeout: Option<Duration>,
+    /// Retries for idempotent methods (`retries: 1`); `None` lets the server settings decide.
+    pub retries: Option<u32>,
+    /// Headers sent on every request (`headers: {x_api_key: "{{env.KEY}}"}` — values may only
+    /// use `env`, resolved already, or `headers` to forward a client header).
+    pub headers: Vec<(String, Template)>,
+    /// Client request headers (lower-case) that templates may read as `{{headers.name}}`.
+    /// Nothing else from the client ever reaches an upstream.
+    pub forward_headers: Vec<String>,
+    /// Identical in-flight GETs across requests share one upstream call (`singleFlight`,
+    /// default true; the server-wide sharing switch can still turn it off).
+    pub single_flight: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +234,76 @@ pub enum Resolver {
     Value(Value),
     /// `@sql(...)`.
     Sql(SqlResolver),
+    /// `@http(...)`.
+    Http(HttpResolver),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// `@http(source:, method:, path:, query:, headers:, body:, select:, batch:)` and `@timeout`.
+#[derive(Debug, Clone)]
+pub struct HttpResolver {
+    pub source: String,
+    pub method: HttpMethod,
+    /// Path under the source's base URL, e.g. `/users/{{parent.userId}}`. Literal text is the
+    /// schema author's; template values are percent-encoded as one path segment each.
+    pub path: Template,
+    /// Query parameters in order; a value that evaluates to a list repeats the parameter, a
+    /// null omits it.
+    pub query: Vec<(String, Template)>,
+    /// Request headers (values may read `args`, `parent`, `env`, and allow-listed `headers`).
+    pub headers: Vec<(String, Template)>,
+    /// JSON body (mutations): a template, or an object/list whose string leaves are templates.
+    pub body: Option<BodyTemplate>,
+    /// Path into the response JSON to the field's value (`select: "data.items"` → `["data",
+    /// "items"]`); empty means the whole body.
+    pub select: Vec<String>,
+    /// Batched form: one call for all parents.
+    pub batch: Option<HttpBatch>,
+    /// `@timeout(ms:)` on the field: overrides the source's timeout for this field.
+    pub timeout: Option<Duration>,
+    pub pos: Pos,
+}
+
+/// `batch: {param: "id", key: "id", separator: ","}`: the query parameter `param` (one of
+/// `query`'s, whose template gives each parent's key) carries every parent's key in one call —
+/// repeated (`?id=1&id=2`) or joined by `separator` (`?ids=1,2`); each item of the response
+/// (a list, after `select`) is matched to parents by its `key` field.
+#[derive(Debug, Clone)]
+pub struct HttpBatch {
+    pub param: String,
+    pub key: String,
+    pub separator: Option<String>,
+}
+
+/// A JSON body whose string leaves are templates (a lone `"{{args.input}}"` keeps the value's
+/// type, so an input object becomes a JSON object).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyTemplate {
+    Template(Template),
+    List(Vec<BodyTemplate>),
+    Object(Vec<(String, BodyTemplate)>),
+    /// Numbers, booleans, null.
+    Literal(Value),
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +374,9 @@ pub enum Root {
     Steps,
     /// The current element of a `forEach`.
     Item,
+    /// Allow-listed client request headers (`forwardHeaders` of the HTTP source), by
+    /// lower-case name.
+    Headers,
 }
 
 impl Template {

@@ -64,7 +64,9 @@ impl Engine {
         let mut sources: HashMap<String, Arc<dyn SqlSource>> = HashMap::new();
         let mut ordered = Vec::new();
         for source in bp.sources.values() {
-            let SourceKind::Sql(def) = &source.kind;
+            let SourceKind::Sql(def) = &source.kind else {
+                continue;
+            };
             let opts = SqlOptions {
                 name: source.name.clone(),
                 url: def.url.clone(),
@@ -237,6 +239,7 @@ impl Builder<'_> {
                         ResolverPlan::Parent(ParentKey::from_source_key(&field.source_key))
                     }
                     Resolver::Value(v) => ResolverPlan::Value(v.clone()),
+                    Resolver::Http(_) => continue,
                     Resolver::Sql(_) => {
                         match by_field.remove(&(obj.name.clone(), field.name.clone())) {
                             Some(p) => ResolverPlan::Sql(p),

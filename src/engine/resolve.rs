@@ -297,7 +297,7 @@ async fn run_transaction(
                     args: Some(args),
                     parent,
                     steps: Some(&steps),
-                    item: None,
+                    ..Scope::default()
                 };
                 match scope.eval(template) {
                     Value::List(items) => items.into_iter().map(Some).collect(),
@@ -313,6 +313,7 @@ async fn run_transaction(
                 parent,
                 steps: Some(&steps),
                 item: item.as_ref(),
+                ..Scope::default()
             };
             let params: Vec<Value> = step.params.iter().map(|t| param(scope.eval(t))).collect();
             let rows = tx.query(&step.stmt, &params, None).await?;
@@ -328,7 +329,7 @@ async fn run_transaction(
         args: Some(args),
         parent,
         steps: Some(&steps),
-        item: None,
+        ..Scope::default()
     };
     let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
     let rows = tx.query(&sql.stmt, &params, None).await?;

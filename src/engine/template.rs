@@ -16,6 +16,8 @@ pub struct Scope<'a> {
     pub parent: Option<&'a IndexMap<Name, Value>>,
     pub steps: Option<&'a HashMap<String, IndexMap<Name, Value>>>,
     pub item: Option<&'a Value>,
+    /// Allow-listed client headers, by lower-case name.
+    pub headers: Option<&'a HashMap<String, String>>,
 }
 
 impl Scope<'_> {
@@ -38,6 +40,12 @@ impl Scope<'_> {
                 }
             }
             Root::Item => self.item,
+            Root::Headers => {
+                let value = path
+                    .next()
+                    .and_then(|h| self.headers.and_then(|hs| hs.get(&h.to_ascii_lowercase())));
+                return value.map(|v| Value::String(v.clone())).unwrap_or(Value::Null);
+            }
         };
         let mut current = start;
         for key in path {

@@ -348,6 +348,13 @@ impl<'a> Builder<'a> {
             // The only kind today; a future non-SQL kind must be rejected here ("source X is
             // not a SQL source"), which this match will not let be forgotten.
             Some(SourceKind::Sql(_)) => {}
+            Some(SourceKind::Http(_)) => {
+                self.sink.error_hint(
+                    v.pos(),
+                    format!("source \"{name}\" is an HTTP source, not a SQL source"),
+                    "use @http with an HTTP source, or name a source declared with sql:".to_string(),
+                );
+            }
             // Declared, but its settings had errors (already reported).
             None if self.declared_sources.contains_key(name) => {}
             None => {
