@@ -22,6 +22,31 @@ pub enum ConnectorError {
     /// Anything else. → `INTERNAL`
     #[error("internal error: {detail}")]
     Internal { detail: String },
+    /// A downstream HTTP service answered with a non-2xx status. The status is public (the
+    /// engine may turn a 404 into `null`); the body, kept in `detail` (truncated), is for logs.
+    /// → `UPSTREAM_HTTP_ERROR` with `status`
+    #[error("upstream {source_name} answered HTTP {status}: {detail}")]
+    UpstreamHttp {
+        source_name: String,
+        status: u16,
+        detail: String,
+    },
+    /// A downstream HTTP service did not answer (headers and body) within the time allowed.
+    /// → `UPSTREAM_TIMEOUT`
+    #[error("upstream {source_name} timed out")]
+    UpstreamTimeout { source_name: String },
+    /// No exchange could be completed: connection refused, DNS failure, connection reset
+    /// (also mid-body). → `UPSTREAM_UNREACHABLE`
+    #[error("upstream {source_name} unreachable: {detail}")]
+    UpstreamUnreachable { source_name: String, detail: String },
+    /// The service answered 2xx but not with JSON (wrong content type, malformed or too large
+    /// body). → `UPSTREAM_INVALID_RESPONSE`
+    #[error("upstream {source_name} sent an invalid response: {detail}")]
+    UpstreamInvalidResponse { source_name: String, detail: String },
+    /// The source's circuit breaker is open: the call failed fast, upstream was not called.
+    /// → `CIRCUIT_OPEN`
+    #[error("circuit open on upstream {source_name}")]
+    CircuitOpen { source_name: String },
 }
 
 /// Stable public error codes (`extensions.code`), documented in the README.
@@ -33,6 +58,11 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     NotFound,
     Internal,
+    UpstreamHttpError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    UpstreamInvalidResponse,
+    CircuitOpen,
 }
 
 impl ErrorCode {
@@ -44,6 +74,11 @@ impl ErrorCode {
             ErrorCode::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::UpstreamHttpError => "UPSTREAM_HTTP_ERROR",
+            ErrorCode::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            ErrorCode::UpstreamUnreachable => "UPSTREAM_UNREACHABLE",
+            ErrorCode::UpstreamInvalidResponse => "UPSTREAM_INVALID_RESPONSE",
+            ErrorCode::CircuitOpen => "CIRCUIT_OPEN",
         }
     }
 }
@@ -62,6 +97,19 @@ impl ConnectorError {
             ConnectorError::Database { .. } => ErrorCode::DatabaseError,
             ConnectorError::BadInput { .. } => ErrorCode::BadUserInput,
             ConnectorError::Internal { .. } => ErrorCode::Internal,
+            ConnectorError::UpstreamHttp { .. } => ErrorCode::UpstreamHttpError,
+            ConnectorError::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,
+            ConnectorError::UpstreamUnreachable { .. } => ErrorCode::UpstreamUnreachable,
+            ConnectorError::UpstreamInvalidResponse { .. } => ErrorCode::UpstreamInvalidResponse,
+            ConnectorError::CircuitOpen { .. } => ErrorCode::CircuitOpen,
+        }
+    }
+
+    /// The upstream HTTP status, for the public `extensions.status` of `UPSTREAM_HTTP_ERROR`.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ConnectorError::UpstreamHttp { status, .. } => Some(*status),
+            _ => None,
         }
     }
 
@@ -74,6 +122,21 @@ impl ConnectorError {
             ConnectorError::Database { .. } => "the database could not run this request".into(),
             ConnectorError::BadInput { message } => message.clone(),
             ConnectorError::Internal { .. } => "internal error".into(),
+            ConnectorError::UpstreamHttp { .. } => {
+                "an upstream service answered with an error".into()
+            }
+            ConnectorError::UpstreamTimeout { .. } => {
+                "an upstream service did not answer in time".into()
+            }
+            ConnectorError::UpstreamUnreachable { .. } => {
+                "an upstream service is unreachable".into()
+            }
+            ConnectorError::UpstreamInvalidResponse { .. } => {
+                "an upstream service sent an invalid response".into()
+            }
+            ConnectorError::CircuitOpen { .. } => {
+                "an upstream service is failing; calls are paused for a moment".into()
+            }
         }
     }
 }

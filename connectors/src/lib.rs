@@ -5,10 +5,13 @@
 //! - [`error`]: the one error vocabulary ([`ConnectorError`]) with stable public codes.
 //! - [`sql`]: the [`SqlSource`](sql::SqlSource) trait (batch-first) and its sqlx SQLite and
 //!   PostgreSQL implementations.
+//! - [`http`]: the [`HttpSource`](http::HttpSource) trait (downstream HTTP services: SSRF-safe
+//!   URLs, timeouts, retries, circuit breaker, single-flight) and its reqwest implementation.
 //!
 //! The engine only sees the traits, so a connector can be swapped for another implementation.
 
 pub mod error;
+pub mod http;
 pub mod sql;
 
 pub use error::ConnectorError;
