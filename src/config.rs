@@ -18,7 +18,37 @@ pub struct Settings {
     pub schema: SchemaSettings,
     pub database: DatabaseSettings,
     pub graphql: GraphqlSettings,
+    pub http: HttpSettings,
+    pub demo: DemoSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Default time allowed for a whole upstream call, retries included (a source's
+    /// `timeout` overrides it).
+    pub timeout: String,
+    /// Default retries for idempotent methods (a source's `retries` overrides it).
+    pub retries: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: "5s".into(),
+            retries: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// Start the demo's reviews and inventory services in-process on free loopback ports,
+    /// their URLs becoming `REVIEWS_URL`/`INVENTORY_URL` unless those are set (default: on in
+    /// development, off in production).
+    pub services: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +62,10 @@ pub struct ServerSettings {
     pub shutdown_timeout: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Cross-request sharing: identical in-flight upstream GETs share one call (and, later,
+    /// identical in-flight operations one execution). A source's `singleFlight: false` turns
+    /// it off for that source only.
+    pub sharing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +120,7 @@ impl Default for ServerSettings {
             production: false,
             shutdown_timeout: "30s".into(),
             max_body_bytes: 1024 * 1024,
+            sharing: true,
         }
     }
 }
@@ -257,6 +292,7 @@ impl Settings {
                 &self.database.statement_timeout,
             ),
             ("database.acquire_timeout", &self.database.acquire_timeout),
+            ("http.timeout", &self.http.timeout),
         ] {
             parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
         }
@@ -297,6 +333,11 @@ impl Settings {
         }
     }
 
+    /// Whether to start the bundled demo services.
+    pub fn demo_services(&self) -> bool {
+        self.demo.services.unwrap_or(!self.server.production)
+    }
+
     /// The migrations folder to apply, if any (see [`DatabaseSettings::migrations`]).
     pub fn migrations_dir(&self) -> Option<PathBuf> {
         let migrate = self.database.migrate.unwrap_or(!self.server.production);
@@ -330,6 +371,9 @@ impl Settings {
             suggestions: self.suggestions(),
             max_depth: self.graphql.max_depth,
             max_complexity: self.graphql.max_complexity,
+            http_timeout: parse_duration(&self.http.timeout).unwrap_or(Duration::from_secs(5)),
+            http_retries: self.http.retries,
+            sharing: self.server.sharing,
         }
     }
 }

@@ -60,6 +60,13 @@ pub(crate) enum ArgType {
     StringList,
     /// `[{query, params, forEach, as}]` (a single object is accepted too).
     Steps,
+    Boolean,
+    /// An object whose values are strings: `{name: "{{args.x}}"}`.
+    StringMap,
+    /// An object (its keys are checked later, like steps').
+    Object,
+    /// An HTTP method: an enum value `GET` or the string `"GET"` (checked later).
+    Method,
     /// Any constant value (`@value(of:)`).
     Any,
 }
@@ -71,6 +78,10 @@ impl ArgType {
             ArgType::Int => "an integer",
             ArgType::StringList => "a list of strings",
             ArgType::Steps => "a list of steps like {query: \"...\", params: [\"...\"]}",
+            ArgType::Boolean => "a boolean",
+            ArgType::StringMap => "an object of strings like {name: \"{{args.name}}\"}",
+            ArgType::Object => "an object like {name: \"...\"}",
+            ArgType::Method => "an HTTP method (GET, POST, PUT, PATCH or DELETE)",
             ArgType::Any => "a value",
         }
     }
@@ -90,6 +101,13 @@ impl ArgType {
                 ConstValue::Object(_) => true,
                 _ => false,
             },
+            ArgType::Boolean => matches!(v, ConstValue::Boolean(_)),
+            ArgType::StringMap => match v {
+                ConstValue::Object(o) => o.values().all(|i| matches!(i, ConstValue::String(_))),
+                _ => false,
+            },
+            ArgType::Object => matches!(v, ConstValue::Object(_)),
+            ArgType::Method => matches!(v, ConstValue::Enum(_) | ConstValue::String(_)),
             ArgType::Any => true,
         }
     }
@@ -124,11 +142,41 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
         repeatable: true,
         args: &[
             arg("name", ArgType::String, true),
-            arg("sql", ArgType::String, true),
+            arg("sql", ArgType::String, false),
+            arg("http", ArgType::String, false),
             arg("poolSize", ArgType::Int, false),
             arg("statementTimeout", ArgType::String, false),
+            arg("timeout", ArgType::String, false),
+            arg("retries", ArgType::Int, false),
+            arg("headers", ArgType::StringMap, false),
+            arg("forwardHeaders", ArgType::StringList, false),
+            arg("singleFlight", ArgType::Boolean, false),
         ],
-        usage: "@source goes on the schema definition: schema @source(name: \"main\", sql: \"...\") { query: Query }",
+        usage: "@source goes on the schema definition: schema @source(name: \"main\", sql: \"...\") { query: Query } \
+                (or http: \"...\" for an HTTP service)",
+    },
+    DirectiveSpec {
+        name: "http",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[
+            arg("source", ArgType::String, true),
+            arg("method", ArgType::Method, false),
+            arg("path", ArgType::String, true),
+            arg("query", ArgType::StringMap, false),
+            arg("headers", ArgType::StringMap, false),
+            arg("body", ArgType::Any, false),
+            arg("select", ArgType::String, false),
+            arg("batch", ArgType::Object, false),
+        ],
+        usage: "@http goes on fields of object types",
+    },
+    DirectiveSpec {
+        name: "timeout",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[arg("ms", ArgType::Int, true)],
+        usage: "@timeout goes on fields of object types that have @http",
     },
     DirectiveSpec {
         name: "sql",
@@ -182,8 +230,15 @@ pub(crate) const STEP_FIELDS: &[ArgSpec] = &[
     arg("as", ArgType::String, false),
 ];
 
+/// The fields of `@http(batch:)`.
+pub(crate) const BATCH_FIELDS: &[ArgSpec] = &[
+    arg("param", ArgType::String, true),
+    arg("key", ArgType::String, true),
+    arg("separator", ArgType::String, false),
+];
+
 /// The directives that decide how a field is resolved (at most one per field).
-pub(crate) const RESOLVERS: &[&str] = &["sql", "value"];
+pub(crate) const RESOLVERS: &[&str] = &["sql", "value", "http"];
 
 fn spec(name: &str) -> Option<&'static DirectiveSpec> {
     DIRECTIVES.iter().find(|d| d.name == name)
@@ -196,6 +251,9 @@ pub(crate) struct Checked<'a> {
     pub name: &'a str,
     pub pos: Pos,
     pub args: IndexMap<&'a str, Val<'a>>,
+    /// The known arguments written, well-typed or not (so a mistyped one is not also reported
+    /// as missing by a later check).
+    pub written: Vec<&'a str>,
 }
 
 impl<'a> Checked<'a> {
@@ -241,7 +299,7 @@ pub(crate) fn check<'a>(
         };
         if !spec.locations.contains(&location) {
             let hint = match (name, location) {
-                ("sql" | "value" | "map", Location::InterfaceField) => {
+                ("sql" | "value" | "map" | "http" | "timeout", Location::InterfaceField) => {
                     "interfaces have no resolvers: put it on the field of each implementing object type"
                         .to_string()
                 }
@@ -272,10 +330,18 @@ pub(crate) fn check<'a>(
             &d.node.arguments,
             spec.args,
         );
+        let written = d
+            .node
+            .arguments
+            .iter()
+            .map(|(n, _)| n.node.as_str())
+            .filter(|n| spec.args.iter().any(|s| s.name == *n))
+            .collect();
         out.push(Checked {
             name,
             pos: d.pos.into(),
             args,
+            written,
         });
     }
     out
@@ -339,14 +405,18 @@ fn report_type(sink: &mut Sink, owner: &str, arg_name: &str, ty: ArgType, val: &
     let culprit = val
         .items()
         .into_iter()
+        .chain(val.entries().into_iter().map(|(_, _, v)| v))
         .find(|item| match ty {
-            ArgType::StringList => !matches!(item.value, ConstValue::String(_)),
+            ArgType::StringList | ArgType::StringMap => {
+                !matches!(item.value, ConstValue::String(_))
+            }
             ArgType::Steps => !matches!(item.value, ConstValue::Object(_)),
             _ => false,
         })
         .unwrap_or_else(|| val.clone());
     let hint = match ty {
         ArgType::StringList => Some("quote each entry: params: [\"{{args.id}}\"]".to_string()),
+        ArgType::StringMap => Some("quote each value: {name: \"{{args.name}}\"}".to_string()),
         ArgType::Int if matches!(val.value, ConstValue::String(_)) => {
             Some("write the number without quotes".to_string())
         }
@@ -369,27 +439,44 @@ pub(crate) fn check_step<'a>(
     step: &Val<'a>,
     index: usize,
 ) -> IndexMap<&'a str, Val<'a>> {
-    let owner = format!("transaction step {}", index + 1);
+    check_object(
+        sink,
+        step,
+        &format!("transaction step {}", index + 1),
+        "a step",
+        STEP_FIELDS,
+    )
+}
+
+/// Checks an object value (a step, `@http(batch:)`) like a directive's arguments: `owner`
+/// names it in messages, `noun` in the list of valid keys.
+pub(crate) fn check_object<'a>(
+    sink: &mut Sink,
+    object: &Val<'a>,
+    owner: &str,
+    noun: &str,
+    fields: &'static [ArgSpec],
+) -> IndexMap<&'a str, Val<'a>> {
     let mut args: IndexMap<&'a str, Val<'a>> = IndexMap::new();
-    let entries = step.entries();
+    let entries = object.entries();
     for (name, name_pos, val) in entries {
-        let Some(spec) = STEP_FIELDS.iter().find(|s| s.name == name) else {
-            let valid = STEP_FIELDS.iter().map(|s| s.name);
+        let Some(spec) = fields.iter().find(|s| s.name == name) else {
+            let valid = fields.iter().map(|s| s.name);
             let hint = names::did_you_mean(name, valid.clone())
-                .unwrap_or_else(|| format!("a step takes: {}", names::list(valid)));
+                .unwrap_or_else(|| format!("{noun} takes: {}", names::list(valid)));
             sink.error_hint(name_pos, format!("unknown key `{name}` in {owner}"), hint);
             continue;
         };
         if !spec.ty.accepts(val.value) {
-            report_type(sink, &owner, name, spec.ty, &val);
+            report_type(sink, owner, name, spec.ty, &val);
             continue;
         }
         args.insert(name, val);
     }
-    for spec in STEP_FIELDS.iter().filter(|s| s.required) {
-        if !step.entries().iter().any(|(n, _, _)| *n == spec.name) {
+    for spec in fields.iter().filter(|s| s.required) {
+        if !object.entries().iter().any(|(n, _, _)| *n == spec.name) {
             sink.error_hint(
-                step.pos(),
+                object.pos(),
                 format!("{owner} is missing `{}`", spec.name),
                 format!("add `{}:` ({})", spec.name, spec.ty.describe()),
             );

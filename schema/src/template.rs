@@ -2,13 +2,14 @@
 //! where it is used (the builder checks roots and paths against the field it is on).
 //!
 //! Grammar: `{{ root(.segment)* ( | default: 'text' )? }}` where root is `args`, `parent`,
-//! `env`, `steps` or `item`, segments are names or list indexes, and the `default` filter
-//! (single or double quotes) only applies to `env`.
+//! `env`, `steps`, `item` or `headers`, segments are names or list indexes (a header name may
+//! also hold `-`: `{{headers.x-trace}}`), and the `default` filter (single or double quotes)
+//! only applies to `env`.
 
 use crate::names;
 
 /// The roots a template may start with, for messages.
-pub(crate) const ROOTS: [&str; 5] = ["args", "parent", "env", "steps", "item"];
+pub(crate) const ROOTS: [&str; 6] = ["args", "parent", "env", "steps", "item", "headers"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RawRoot {
@@ -17,6 +18,7 @@ pub(crate) enum RawRoot {
     Env,
     Steps,
     Item,
+    Headers,
 }
 
 /// One `{{...}}` as written.
@@ -46,7 +48,8 @@ pub(crate) struct TemplateError {
     pub hint: Option<String>,
 }
 
-const SHAPE_HINT: &str = "a template is {{root.name}} with root args, parent, env, steps or item, \
+const SHAPE_HINT: &str =
+    "a template is {{root.name}} with root args, parent, env, steps, item or headers, \
                           e.g. {{args.id}} or {{env.NAME | default: 'value'}}";
 
 /// Splits a string into literal text and `{{...}}` expressions.
@@ -104,9 +107,13 @@ fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, Templa
         ));
     }
     let segments: Vec<&str> = path_text.split('.').collect();
-    let well_formed = segments
-        .iter()
-        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    // `-` only in a header name, the one segment after `headers`.
+    let well_formed = segments.iter().enumerate().all(|(i, s)| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| name_byte(b) || (b == b'-' && i == 1 && segments[0] == "headers"))
+    });
     if !well_formed {
         return Err(err(
             format!("malformed template `{whole}`: `{path_text}` is not a dotted path"),
@@ -119,10 +126,12 @@ fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, Templa
         "env" => RawRoot::Env,
         "steps" => RawRoot::Steps,
         "item" => RawRoot::Item,
+        "headers" => RawRoot::Headers,
         other => {
+            let roots = "templates start with args, parent, env, steps, item or headers";
             let hint = match names::did_you_mean(other, ROOTS) {
-                Some(dym) => format!("{dym} templates start with args, parent, env, steps or item"),
-                None => "templates start with args, parent, env, steps or item".to_string(),
+                Some(dym) => format!("{dym} {roots}"),
+                None => roots.to_string(),
             };
             return Err(err(
                 format!("unknown template root `{other}` in `{whole}`"),
@@ -136,6 +145,12 @@ fn parse_expr(inner: &str, offset: usize, whole: &str) -> Result<RawExpr, Templa
             return Err(err(
                 format!("`{whole}` must name one environment variable"),
                 Some("write {{env.NAME}} or {{env.NAME | default: 'value'}}".to_string()),
+            ));
+        }
+        RawRoot::Headers if path.len() != 1 => {
+            return Err(err(
+                format!("`{whole}` must name one client header"),
+                Some("write {{headers.NAME}}, e.g. {{headers.authorization}}".to_string()),
             ));
         }
         RawRoot::Steps if path.is_empty() => {
@@ -243,5 +258,21 @@ mod tests {
             .is_err_and(|e| e.message.contains("only applies to env")));
         assert!(parse("{{env.A.B}}").is_err());
         assert!(parse("{{steps}}").is_err());
+        assert!(parse("{{headers}}").is_err_and(|e| e.message.contains("one client header")));
+        assert!(parse("{{headers.a.b}}").is_err());
+        assert!(parse("{{args.x-y}}").is_err_and(|e| e.message.contains("malformed")));
+    }
+
+    #[test]
+    fn header_names_may_hold_dashes() {
+        assert_eq!(
+            parse("{{headers.x-trace}}"),
+            Ok(vec![expr(
+                RawRoot::Headers,
+                &["x-trace"],
+                0,
+                "{{headers.x-trace}}"
+            )])
+        );
     }
 }

@@ -222,6 +222,7 @@ fn the_source_url_and_settings_are_resolved_from_the_environment_snapshot() {
         .values()
         .map(|s| match &s.kind {
             SourceKind::Sql(def) => (s.name.as_str(), def.url.as_str(), def.pool_size),
+            SourceKind::Http(_) => panic!("{} is not a SQL source", s.name),
         })
         .collect();
     assert_eq!(
@@ -231,7 +232,9 @@ fn the_source_url_and_settings_are_resolved_from_the_environment_snapshot() {
             ("other", "postgres://app:s3cret@db/app", None)
         ]
     );
-    let SourceKind::Sql(main) = &bp.sources["main"].kind;
+    let SourceKind::Sql(main) = &bp.sources["main"].kind else {
+        panic!("main is not a SQL source")
+    };
     assert_eq!(
         main.statement_timeout,
         Some(std::time::Duration::from_millis(500))
@@ -1057,7 +1060,9 @@ fn a_complete_schema_builds_into_the_expected_blueprint() {
     assert_eq!(bp.query, "Query");
     assert_eq!(bp.mutation.as_deref(), Some("Mutation"));
     assert_eq!(bp.subscription, None);
-    let SourceKind::Sql(main) = &bp.sources["main"].kind;
+    let SourceKind::Sql(main) = &bp.sources["main"].kind else {
+        panic!("main is not a SQL source")
+    };
     assert_eq!(main.url, "sqlite://shop.db");
     assert_eq!(main.pool_size, Some(5));
     assert_eq!(main.statement_timeout, None);
@@ -1312,4 +1317,671 @@ fn the_client_schema_writes_a_schema_block_only_for_non_default_roots() {
     );
     let printed = print_client_schema(&built("type Query { a: Int }"));
     assert_eq!(printed, "type Query {\n  a: Int\n}\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP sources
+
+/// A schema with a SQL source "main" (line 2), an HTTP source "users" (line 3) forwarding
+/// `authorization` and `x-trace`, and Query/Mutation roots; user types start on line 5.
+const HTTP_HEAD: &str = "schema\n  @source(name: \"main\", sql: \"sqlite://t.db\")\n  @source(name: \"users\", http: \"http://users.local\", forwardHeaders: [\"authorization\", \"X-Trace\"])\n{ query: Query, mutation: Mutation }\n";
+
+/// One `@source(...)` with the given arguments (line 1) and a trivial Query.
+fn source_with(args: &str) -> String {
+    format!("schema @source({args}) {{ query: Query }}\ntype Query {{ a: Int }}\n")
+}
+
+fn http_source<'b>(bp: &'b Blueprint, name: &str) -> &'b HttpSourceDef {
+    match &bp.sources[name].kind {
+        SourceKind::Http(h) => h,
+        SourceKind::Sql(_) => panic!("{name} is not an HTTP source"),
+    }
+}
+
+fn http<'b>(bp: &'b Blueprint, ty: &str, field: &str) -> &'b HttpResolver {
+    match &resolver(bp, ty, field).resolver {
+        Resolver::Http(h) => h,
+        other => panic!("{ty}.{field} is not @http: {other:?}"),
+    }
+}
+
+#[test]
+fn a_source_needs_exactly_one_of_sql_and_http() {
+    let both = source_with("name: \"x\", sql: \"sqlite://t.db\", http: \"http://h\"");
+    let d = expect_error(
+        &errors(&both),
+        "1:55",
+        "source \"x\" has both sql: and http:",
+    );
+    expect_hint(&d, "declare two sources");
+    let neither = source_with("name: \"x\"");
+    let d = expect_error(
+        &errors(&neither),
+        "1:8",
+        "source \"x\" has neither sql: nor http:",
+    );
+    expect_hint(&d, "http: \"http://127.0.0.1:4001\"");
+}
+
+#[test]
+fn http_source_settings_are_checked_at_their_values() {
+    let sdl = source_with(
+        "name: \"x\", http: \"ftp://h\", timeout: \"0s\", retries: 11, forwardHeaders: [\"ok\", \"x trace\"]",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "1:33",
+        "source \"x\": base URL \"ftp://h\" is not an http:// or https:// URL",
+    );
+    expect_hint(&d, "e.g. http://127.0.0.1:4001");
+    expect_error(&errs, "1:53", "timeout must be more than zero");
+    let d = expect_error(&errs, "1:68", "retries must be between 0 and 10, found 11");
+    expect_hint(&d, "0 turns them off");
+    let d = expect_error(
+        &errs,
+        "1:95",
+        "forwardHeaders: \"x trace\" is not a header name",
+    );
+    expect_hint(&d, "x-request-id");
+    assert_eq!(errs.len(), 4, "{errs:?}");
+
+    let no_host = source_with("name: \"x\", http: \"http://:80/api\", timeout: \"soon\"");
+    let errs = errors(&no_host);
+    expect_error(&errs, "1:33", "base URL \"http://:80/api\" has no host");
+    let d = expect_error(&errs, "1:60", "timeout \"soon\" is not a duration");
+    expect_hint(&d, "\"500ms\"");
+}
+
+#[test]
+fn settings_of_the_other_kind_of_source_are_errors() {
+    let sdl = source_with("name: \"x\", http: \"http://h\", poolSize: 3, statementTimeout: \"1s\"");
+    let errs = errors(&sdl);
+    let d = expect_error(&errs, "1:55", "`poolSize` applies to SQL sources only");
+    expect_hint(
+        &d,
+        "source \"x\" is an HTTP source (http:): remove poolSize",
+    );
+    let d = expect_error(
+        &errs,
+        "1:76",
+        "`statementTimeout` applies to SQL sources only",
+    );
+    expect_hint(&d, "requests are bounded by timeout");
+    let sdl = source_with(
+        "name: \"x\", sql: \"sqlite://t.db\", timeout: \"1s\", retries: 1, headers: {a: \"b\"}, forwardHeaders: [\"a\"], singleFlight: false",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(&errs, "1:58", "`timeout` applies to HTTP sources only");
+    expect_hint(&d, "statements are bounded by statementTimeout");
+    expect_error(&errs, "1:73", "`retries` applies to HTTP sources only");
+    expect_error(&errs, "1:85", "`headers` applies to HTTP sources only");
+    expect_error(
+        &errs,
+        "1:111",
+        "`forwardHeaders` applies to HTTP sources only",
+    );
+    expect_error(
+        &errs,
+        "1:132",
+        "`singleFlight` applies to HTTP sources only",
+    );
+    assert_eq!(errs.len(), 5, "{errs:?}");
+}
+
+#[test]
+fn source_headers_may_read_env_and_forwarded_client_headers_only() {
+    let sdl = source_with(
+        "name: \"x\", http: \"http://h\", forwardHeaders: [\"authorization\"], headers: {cookie: \"{{headers.cookie}}\", x_user: \"{{args.user}}\"}",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "1:99",
+        "`{{headers.cookie}}`: header cookie is not forwarded by source \"x\"",
+    );
+    expect_hint(&d, "add it to forwardHeaders");
+    let d = expect_error(
+        &errs,
+        "1:129",
+        "`{{args.user}}` cannot be used here: only {{env.NAME}} and {{headers.NAME}} can",
+    );
+    expect_hint(&d, "@http(headers:)");
+}
+
+#[test]
+fn reserved_and_repeated_header_names_are_reported_at_their_keys() {
+    let sdl = source_with(
+        "name: \"x\", http: \"http://h\", headers: {host: \"evil\", x_key: \"a\", X_KEY: \"b\", x_line: \"a\\nb\"}",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(&errs, "1:55", "header `host` cannot be set here");
+    expect_hint(&d, "sets host itself");
+    let d = expect_error(&errs, "1:81", "header `x-key` is set twice");
+    expect_hint(&d, "x_api_key and X_API_KEY are both x-api-key");
+    expect_error(
+        &errs,
+        "1:101",
+        "the value of header `x-line` contains a line break",
+    );
+}
+
+#[test]
+fn a_source_base_url_may_only_use_env_templates() {
+    let sdl = source_with("name: \"x\", http: \"http://{{headers.host}}\"");
+    expect_error(&errors(&sdl), "1:41", "only {{env.NAME}} can");
+}
+
+// ---------------------------------------------------------------------------------------------
+// @http
+
+/// A `Query.user(id: ID!, q: String)` field with the given `@http` arguments (line 7).
+fn http_query_field(args: &str) -> String {
+    format!("{HTTP_HEAD}type User {{ id: ID! name: String }}\ntype Query {{\n  user(id: ID!, q: String): User @http({args})\n}}\ntype Mutation {{ m: Int }}\n")
+}
+
+// In `http_query_field`, the arguments of @http start at 7:40.
+
+#[test]
+fn http_needs_an_http_source_and_sql_an_sql_source() {
+    let d = expect_error(
+        &errors(&http_query_field("source: \"main\", path: \"/u\"")),
+        "7:48",
+        "source \"main\" is a SQL source, not an HTTP source",
+    );
+    expect_hint(&d, "use @sql with a SQL source");
+    let sdl = format!("{HTTP_HEAD}type Query {{ a: Int @sql(source: \"users\", query: \"SELECT 1\") }}\ntype Mutation {{ m: Int }}\n");
+    let d = expect_error(
+        &errors(&sdl),
+        "5:34",
+        "source \"users\" is an HTTP source, not a SQL source",
+    );
+    expect_hint(&d, "use @http");
+    let d = expect_error(
+        &errors(&http_query_field("source: \"user\", path: \"/u\"")),
+        "7:48",
+        "unknown source \"user\"",
+    );
+    expect_hint(&d, "did you mean \"users\"?");
+}
+
+#[test]
+fn an_unknown_http_method_suggests_the_closest_one() {
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", method: get, path: \"/u\"",
+        )),
+        "7:65",
+        "unknown HTTP method `get`",
+    );
+    expect_hint(&d, "did you mean \"GET\"?");
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", method: \"FETCH\", path: \"/u\"",
+        )),
+        "7:65",
+        "unknown HTTP method `FETCH`",
+    );
+    expect_hint(&d, "GET, POST, PUT, PATCH and DELETE");
+}
+
+#[test]
+fn the_path_starts_with_a_slash_and_holds_no_query_string() {
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", path: \"users/{{args.id}}\"",
+        )),
+        "7:63",
+        "path \"users/{{args.id}}\" must start with /",
+    );
+    expect_hint(&d, "write \"/users/{{args.id}}\"");
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", path: \"/users?id={{args.id}}\"",
+        )),
+        "7:70",
+        "the path cannot hold a query string or a fragment",
+    );
+    expect_hint(&d, "put query parameters in query:");
+}
+
+#[test]
+fn http_templates_are_checked_against_the_field_and_the_source() {
+    let sdl = http_query_field(
+        "source: \"users\", path: \"/u/{{args.ident}}\", query: {x: \"{{parent.id}}\"}, headers: {x_trace: \"{{headers.x-trace}}\", cookie: \"{{headers.cookie}}\"}",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(&errs, "7:67", "field Query.user has no argument `ident`");
+    expect_hint(&d, "Query.user has arguments: id, q");
+    let d = expect_error(&errs, "7:96", "`{{parent.id}}` cannot be used here");
+    expect_hint(&d, "root field");
+    let d = expect_error(
+        &errs,
+        "7:164",
+        "`{{headers.cookie}}`: header cookie is not forwarded by source \"users\"",
+    );
+    expect_hint(
+        &d,
+        "add it to forwardHeaders: @source(name: \"users\", ..., forwardHeaders: [\"cookie\"])",
+    );
+    assert_eq!(
+        errs.len(),
+        3,
+        "x-trace is forwarded (X-Trace, lower-cased): {errs:?}"
+    );
+}
+
+#[test]
+fn a_malformed_header_template_is_reported() {
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", path: \"/u\", headers: {a: \"{{args.x-y}}\"}",
+        )),
+        "7:83",
+        "malformed template `{{args.x-y}}`",
+    );
+    expect_hint(&d, "headers");
+}
+
+#[test]
+fn headers_templates_are_not_supported_in_sql() {
+    let d = expect_error(
+        &errors(&query_with_param("{{headers.authorization}}")),
+        "3:70",
+        "`{{headers.authorization}}` cannot be used in @sql",
+    );
+    expect_hint(&d, "@sql does not support them yet");
+}
+
+/// A `Product.reviews` field with the given `@http` arguments (line 8); Product values come
+/// from `@value` unless `http_parent`, when they come from `@http`.
+fn product_reviews(args: &str, http_parent: bool) -> String {
+    let produce = if http_parent {
+        "@http(source: \"users\", path: \"/products\")"
+    } else {
+        "@value(of: [{id: 1}])"
+    };
+    format!(
+        "{HTTP_HEAD}type Query {{ products: [Product!]! {produce} }}\n\
+         type Mutation {{ m: Int }}\n\
+         type Review {{ id: ID! }}\n\
+         type Product {{\n  id: ID!\n  sku: String @map(from: \"stock_keeping_unit\")\n  \
+         reviews(first: Int): [Review!]! @http({args})\n}}\n"
+    )
+}
+
+// In `product_reviews`, the arguments of @http start at 11:41.
+
+#[test]
+fn a_parent_template_in_http_must_name_a_parent_key_unless_the_parent_comes_from_a_resolver() {
+    let args = "source: \"users\", path: \"/reviews/{{parent.productId}}\"";
+    let d = expect_error(
+        &errors(&product_reviews(args, false)),
+        "11:74",
+        "Product has no field or key `productId`",
+    );
+    expect_hint(&d, "does not come from @sql or @http");
+    built(&product_reviews(args, true));
+    built(&product_reviews(
+        "source: \"users\", path: \"/r/{{parent.stock_keeping_unit}}/{{parent.id}}\"",
+        false,
+    ));
+}
+
+#[test]
+fn a_body_is_only_allowed_with_post_put_and_patch() {
+    let sdl = format!(
+        "{HTTP_HEAD}type Query {{ a: Int }}\ntype Mutation {{\n  del(id: ID!): Int @http(source: \"users\", method: DELETE, path: \"/u\", body: {{id: \"{{{{args.id}}}}\"}})\n}}\n"
+    );
+    let d = expect_error(
+        &errors(&sdl),
+        "7:78",
+        "@http body is not allowed with method DELETE",
+    );
+    expect_hint(&d, "use POST, PUT or PATCH");
+    let sdl = format!(
+        "{HTTP_HEAD}type Query {{ a: Int }}\ntype Mutation {{\n  post(id: ID!): Int @http(source: \"users\", method: POST, path: \"/u\", body: {{id: \"{{{{args.ident}}}}\", n: [1, \"{{{{args.x}}}}\"]}})\n}}\n"
+    );
+    let errs = errors(&sdl);
+    expect_error(&errs, "7:83", "field Mutation.post has no argument `ident`");
+    expect_error(&errs, "7:108", "field Mutation.post has no argument `x`");
+}
+
+#[test]
+fn select_must_be_a_dot_path() {
+    let d = expect_error(
+        &errors(&http_query_field(
+            "source: \"users\", path: \"/u\", select: \"data..items\"",
+        )),
+        "7:77",
+        "select \"data..items\" is not a dot path",
+    );
+    expect_hint(&d, "\"data.items\"");
+}
+
+#[test]
+fn the_batch_param_must_be_a_query_parameter_that_reads_the_parent() {
+    let errs = errors(&product_reviews(
+        "source: \"users\", path: \"/reviews\", query: {productId: \"{{parent.id}}\"}, batch: {param: \"productID\", key: \"productId\"}",
+        false,
+    ));
+    let d = expect_error(
+        &errs,
+        "11:128",
+        "batch param \"productID\" is not one of the query parameters",
+    );
+    expect_hint(&d, "did you mean \"productId\"?");
+    let errs = errors(&product_reviews(
+        "source: \"users\", path: \"/reviews\", query: {productId: \"{{args.first}}\"}, batch: {param: \"productId\", key: \"\", separator: \"\"}",
+        false,
+    ));
+    let d = expect_error(
+        &errs,
+        "11:129",
+        "batch param \"productId\" must carry each parent's key, but its query value \"{{args.first}}\" does not read {{parent...}}",
+    );
+    expect_hint(&d, "query: {productId: \"{{parent.id}}\"}");
+    expect_error(&errs, "11:147", "batch key cannot be empty");
+    let d = expect_error(&errs, "11:162", "batch separator cannot be empty");
+    expect_hint(&d, "?id=1&id=2");
+}
+
+#[test]
+fn in_the_batched_form_other_templates_may_read_the_parent_and_batch_keys_are_checked() {
+    let args = "source: \"users\", path: \"/p/{{parent.id}}/reviews\", query: {productId: \"{{parent.id}}\"}, batch: {param: \"productId\", key: \"productId\"";
+    built(&product_reviews(&format!("{args}}}"), false));
+    let errs = errors(&product_reviews(&format!("{args}, sise: 3}}"), false));
+    let d = expect_error(&errs, "11:175", "unknown key `sise` in @http batch");
+    expect_hint(&d, "batch takes: param, key, separator");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+#[test]
+fn batch_is_not_allowed_on_root_fields_and_needs_param_and_key() {
+    let errs = errors(&http_query_field(
+        "source: \"users\", path: \"/u\", query: {id: \"{{args.id}}\"}, batch: {param: \"id\"}",
+    ));
+    let d = expect_error(
+        &errs,
+        "7:104",
+        "batch on root field Query.user: root fields have no parent",
+    );
+    expect_hint(&d, "remove batch");
+    let d = expect_error(&errs, "7:104", "@http batch is missing `key`");
+    expect_hint(&d, "add `key:`");
+}
+
+#[test]
+fn sql_and_http_on_one_field_are_two_resolvers() {
+    let sdl = http_query_field(
+        "source: \"users\", path: \"/u\") @sql(source: \"main\", query: \"SELECT 1\"",
+    );
+    expect_error(
+        &errors(&sdl),
+        "7:69",
+        "field Query.user has two resolvers: @http and @sql",
+    );
+}
+
+#[test]
+fn map_together_with_http_is_reported_at_map() {
+    let sdl = http_query_field("source: \"users\", path: \"/u\") @map(from: \"x\"");
+    let d = expect_error(&errors(&sdl), "7:69", "@map cannot be combined with @http");
+    expect_hint(&d, "use select");
+}
+
+// ---------------------------------------------------------------------------------------------
+// @timeout
+
+#[test]
+fn timeout_applies_to_http_fields_only_and_must_be_positive() {
+    let sdl = format!("{HEAD}type Query {{\n  n: Int @sql(source: \"main\", query: \"SELECT 1\") @timeout(ms: 100)\n}}\n");
+    let d = expect_error(
+        &errors(&sdl),
+        "3:50",
+        "@timeout applies to @http fields, and Query.n has no @http",
+    );
+    expect_hint(&d, "statementTimeout");
+    let sdl = http_query_field("source: \"users\", path: \"/u\") @timeout(ms: 0");
+    let d = expect_error(
+        &errors(&sdl),
+        "7:82",
+        "@timeout(ms:) must be more than zero, found 0",
+    );
+    expect_hint(&d, "@timeout(ms: 500)");
+    let sdl = format!("{HEAD}interface I {{ n: Int @timeout(ms: 5) }}\ntype Query {{ a: Int }}\n");
+    expect_error(
+        &errors(&sdl),
+        "2:22",
+        "@timeout is not allowed on an interface field",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A complete HTTP schema
+
+const STOREFRONT: &str = r#"schema
+  @source(name: "main", sql: "sqlite://shop.db")
+  @source(name: "reviews", http: "{{env.REVIEWS_URL | default: 'http://127.0.0.1:4001'}}", timeout: "2s", retries: 1,
+          headers: {x_api_key: "{{env.API_KEY}}", authorization: "{{headers.authorization}}"},
+          forwardHeaders: ["Authorization", "x-trace"], singleFlight: false)
+  @source(name: "inventory", http: "http://inventory.local/v1")
+{ query: Query, mutation: Mutation }
+
+type Query {
+  products(first: Int = 10): [Product!]!
+    @sql(source: "main", query: "SELECT * FROM products LIMIT $1", params: ["{{args.first}}"])
+  review(id: ID!): Review @http(source: "reviews", path: "/reviews/{{args.id}}")
+}
+
+type Product {
+  id: ID!
+  name: String!
+  reviews(first: Int = 5): [Review!]!
+    @http(source: "reviews", method: GET, path: "/reviews",
+          query: {productId: "{{parent.id}}", limit: "{{args.first}}"},
+          headers: {x_trace: "{{headers.x-trace}}"},
+          select: "data.items",
+          batch: {param: "productId", key: "productId", separator: ","})
+    @timeout(ms: 250)
+  stock: Stock @http(source: "inventory", path: "/stock/{{parent.sku}}")
+}
+
+type Review {
+  id: ID!
+  productId: ID!
+  rating: Int!
+  text: String
+  author: User @http(source: "reviews", path: "/users/{{parent.authorId}}")
+}
+type Stock { available: Int! }
+type User { id: ID! name: String }
+
+input ReviewInput { productId: ID!, rating: Int!, text: String }
+
+type Mutation {
+  postReview(input: ReviewInput!): Review
+    @http(source: "reviews", method: "POST", path: "/reviews",
+          body: {productId: "{{args.input.productId}}", rating: "{{args.input.rating}}",
+                 text: "{{args.input.text}}", tags: ["new", 1, true, null]})
+  replaceReview(id: ID!, input: ReviewInput!): Review
+    @http(source: "reviews", method: PUT, path: "/reviews/{{args.id}}", body: "{{args.input}}")
+}
+"#;
+
+fn storefront() -> Blueprint {
+    let env: HashMap<String, String> = [("API_KEY".to_string(), "k3y".to_string())].into();
+    match build("schema.graphql", STOREFRONT, &env) {
+        Ok(bp) => bp,
+        Err(d) => panic!("expected the storefront to build, got:\n{d}"),
+    }
+}
+
+fn parts(t: &Template) -> Vec<TemplatePart> {
+    t.parts.clone()
+}
+
+#[test]
+fn an_http_schema_builds_into_the_expected_blueprint() {
+    let bp = storefront();
+
+    // Sources: the env default, settings, header names with `_` as `-`, lower-cased forwards.
+    let reviews = http_source(&bp, "reviews");
+    assert_eq!(reviews.base_url, "http://127.0.0.1:4001");
+    assert_eq!(reviews.timeout, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(reviews.retries, Some(1));
+    let headers: Vec<(&str, Vec<TemplatePart>)> = reviews
+        .headers
+        .iter()
+        .map(|(n, t)| (n.as_str(), parts(t)))
+        .collect();
+    assert_eq!(
+        headers,
+        vec![
+            ("x-api-key", vec![TemplatePart::Literal("k3y".into())]),
+            (
+                "authorization",
+                vec![expr(Root::Headers, &["authorization"])]
+            ),
+        ]
+    );
+    assert_eq!(reviews.forward_headers, ["authorization", "x-trace"]);
+    assert!(!reviews.single_flight);
+    assert_eq!(bp.sources["reviews"].pos, Pos { line: 3, column: 3 });
+    let inventory = http_source(&bp, "inventory");
+    assert_eq!(inventory.base_url, "http://inventory.local/v1");
+    assert_eq!(inventory.timeout, None);
+    assert_eq!(inventory.retries, None);
+    assert!(inventory.headers.is_empty() && inventory.forward_headers.is_empty());
+    assert!(inventory.single_flight, "singleFlight defaults to true");
+
+    // A root GET with an argument in the path.
+    let review = http(&bp, "Query", "review");
+    assert_eq!(review.source, "reviews");
+    assert_eq!(review.method, HttpMethod::Get);
+    assert_eq!(
+        parts(&review.path),
+        vec![
+            TemplatePart::Literal("/reviews/".into()),
+            expr(Root::Args, &["id"])
+        ]
+    );
+    assert!(review.query.is_empty() && review.headers.is_empty());
+    assert!(review.body.is_none() && review.batch.is_none() && review.timeout.is_none());
+    assert!(review.select.is_empty());
+
+    // The batched form, with select, a forwarded header and @timeout.
+    let batched = http(&bp, "Product", "reviews");
+    assert_eq!(batched.source, "reviews");
+    assert_eq!(batched.method, HttpMethod::Get);
+    assert_eq!(batched.path, Template::literal("/reviews"));
+    let query: Vec<(&str, Vec<TemplatePart>)> = batched
+        .query
+        .iter()
+        .map(|(n, t)| (n.as_str(), parts(t)))
+        .collect();
+    assert_eq!(
+        query,
+        vec![
+            ("productId", vec![expr(Root::Parent, &["id"])]),
+            ("limit", vec![expr(Root::Args, &["first"])]),
+        ]
+    );
+    let headers: Vec<(&str, Vec<TemplatePart>)> = batched
+        .headers
+        .iter()
+        .map(|(n, t)| (n.as_str(), parts(t)))
+        .collect();
+    assert_eq!(
+        headers,
+        vec![("x-trace", vec![expr(Root::Headers, &["x-trace"])])]
+    );
+    assert!(batched.body.is_none());
+    assert_eq!(batched.select, ["data", "items"]);
+    let batch = batched
+        .batch
+        .as_ref()
+        .map(|b| (b.param.as_str(), b.key.as_str(), b.separator.as_deref()));
+    assert_eq!(batch, Some(("productId", "productId", Some(","))));
+    assert_eq!(batched.timeout, Some(std::time::Duration::from_millis(250)));
+    assert_eq!(
+        batched.pos,
+        Pos {
+            line: 19,
+            column: 5
+        }
+    );
+
+    // Parent keys that are not fields are accepted when the parent comes from @sql or @http.
+    let stock = http(&bp, "Product", "stock");
+    assert_eq!(stock.source, "inventory");
+    assert_eq!(stock.path.parts[1], expr(Root::Parent, &["sku"]));
+    let author = http(&bp, "Review", "author");
+    assert_eq!(author.path.parts[1], expr(Root::Parent, &["authorId"]));
+
+    // Mutations with a body: an object of templates and literals, and a whole input.
+    let post = http(&bp, "Mutation", "postReview");
+    assert_eq!(
+        post.method,
+        HttpMethod::Post,
+        "the string form \"POST\" is accepted"
+    );
+    let tpl = |root: Root, path: &[&str], text: &str| {
+        BodyTemplate::Template(Template {
+            text: text.to_string(),
+            parts: vec![expr(root, path)],
+        })
+    };
+    assert_eq!(
+        post.body,
+        Some(BodyTemplate::Object(vec![
+            (
+                "productId".into(),
+                tpl(
+                    Root::Args,
+                    &["input", "productId"],
+                    "{{args.input.productId}}"
+                )
+            ),
+            (
+                "rating".into(),
+                tpl(Root::Args, &["input", "rating"], "{{args.input.rating}}")
+            ),
+            (
+                "text".into(),
+                tpl(Root::Args, &["input", "text"], "{{args.input.text}}")
+            ),
+            (
+                "tags".into(),
+                BodyTemplate::List(vec![
+                    BodyTemplate::Template(Template::literal("new")),
+                    BodyTemplate::Literal(Value::from(1)),
+                    BodyTemplate::Literal(Value::Boolean(true)),
+                    BodyTemplate::Literal(Value::Null),
+                ])
+            ),
+        ]))
+    );
+    let replace = http(&bp, "Mutation", "replaceReview");
+    assert_eq!(replace.method, HttpMethod::Put);
+    assert_eq!(
+        replace.body,
+        Some(tpl(Root::Args, &["input"], "{{args.input}}"))
+    );
+}
+
+#[test]
+fn the_client_schema_strips_http_and_timeout() {
+    let printed = print_client_schema(&storefront());
+    for gone in ["@http", "@timeout", "@source", "@sql", "{{", "reviews\""] {
+        assert!(
+            !printed.contains(gone),
+            "{gone} should not be in:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains("  reviews(first: Int = 5): [Review!]!\n"),
+        "{printed}"
+    );
+    assert_eq!(print_client_schema(&built(&printed)), printed);
 }

@@ -18,14 +18,17 @@ use async_graphql::dynamic::{
 use async_graphql::Name;
 use tributary_connectors::sql::{self, SqlBackend, SqlOptions, SqlSource, Statement};
 use tributary_schema::{
-    Blueprint, Diagnostic, Diagnostics, Expr, FieldDef, ObjectDef, Pos, Resolver, Root, SourceKind,
-    SqlResolver, Template, TemplatePart, TypeDef, TypeRef,
+    Blueprint, Diagnostic, Diagnostics, Expr, FieldDef, HttpResolver, ObjectDef, Pos, Resolver,
+    Root, SourceKind, SqlResolver, Template, TemplatePart, TypeDef, TypeRef,
 };
 
+use super::http::{HttpBatchPlan, HttpPlan};
 use super::plan::{
     BatchPlan, FieldPlan, Output, OutputKind, ParentKey, Plans, ResolverPlan, SqlPlan, StepPlan,
 };
+use super::template::Scope;
 use super::{Engine, EngineInner};
+use tributary_connectors::http::{HeaderName, HeaderValue, HttpOptions, HttpSource, Url};
 
 /// Built-in scalars beyond GraphQL's own, usable without a declaration.
 pub const EXTRA_SCALARS: [&str; 5] = ["DateTime", "JSON", "Date", "UUID", "Decimal"];
@@ -45,6 +48,12 @@ pub struct EngineOptions {
     pub suggestions: bool,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Default timeout of HTTP sources (a source's `timeout` overrides it).
+    pub http_timeout: Duration,
+    /// Default retries of HTTP sources for idempotent methods (a source's `retries` overrides).
+    pub http_retries: u32,
+    /// The server-wide switch for cross-request sharing (single-flight of upstream GETs).
+    pub sharing: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +72,23 @@ impl Engine {
     pub async fn build(bp: &Blueprint, options: &EngineOptions) -> Result<Engine, BuildError> {
         let mut sources: HashMap<String, Arc<dyn SqlSource>> = HashMap::new();
         let mut ordered = Vec::new();
+        let mut http_sources: HashMap<String, Arc<dyn HttpSource>> = HashMap::new();
+        let mut http_ordered = Vec::new();
+        let mut forward_headers: Vec<String> = Vec::new();
         for source in bp.sources.values() {
-            let SourceKind::Sql(def) = &source.kind else {
-                continue;
+            let def = match &source.kind {
+                SourceKind::Sql(def) => def,
+                SourceKind::Http(def) => {
+                    let conn = open_http(bp, source, def, options)?;
+                    for h in &def.forward_headers {
+                        if !forward_headers.contains(h) {
+                            forward_headers.push(h.clone());
+                        }
+                    }
+                    http_sources.insert(source.name.clone(), conn.clone());
+                    http_ordered.push((source.name.clone(), conn));
+                    continue;
+                }
             };
             let opts = SqlOptions {
                 name: source.name.clone(),
@@ -110,6 +133,7 @@ impl Engine {
         let mut builder = Builder {
             bp,
             sources: &sources,
+            http_sources: &http_sources,
             diagnostics: Vec::new(),
             next_id: 0,
             producers: HashMap::new(),
@@ -130,14 +154,58 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 schema,
                 sql_sources: ordered,
+                http_sources: http_ordered,
+                forward_headers,
             }),
         })
     }
 }
 
+/// Opens an HTTP source. Default headers may forward client headers (`{{headers.x}}`), which
+/// differ per request: those are added per call, the constant ones once here.
+fn open_http(
+    bp: &Blueprint,
+    source: &tributary_schema::Source,
+    def: &tributary_schema::HttpSourceDef,
+    options: &EngineOptions,
+) -> Result<Arc<dyn HttpSource>, BuildError> {
+    let fail = |what: String| {
+        BuildError::Source(format!(
+            "{}:{}: cannot set up source \"{}\": {what}",
+            bp.file, source.pos, source.name
+        ))
+    };
+    let base = Url::parse(&def.base_url).map_err(|e| fail(format!("invalid base URL: {e}")))?;
+    let mut opts = HttpOptions::new(source.name.clone(), base);
+    opts.timeout = def.timeout.unwrap_or(options.http_timeout);
+    opts.retries.max_retries = def.retries.unwrap_or(options.http_retries);
+    opts.single_flight = def.single_flight && options.sharing;
+    for (name, template) in &def.headers {
+        if template
+            .parts
+            .iter()
+            .all(|p| matches!(p, TemplatePart::Literal(_)))
+        {
+            let value = Scope::default().eval(template);
+            let text = match value {
+                async_graphql::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| fail(format!("header {name}: {e}")))?;
+            let mut value =
+                HeaderValue::from_str(&text).map_err(|e| fail(format!("header {name}: {e}")))?;
+            value.set_sensitive(true);
+            opts.default_headers.insert(name, value);
+        }
+    }
+    tributary_connectors::http::connect(opts).map_err(|e| fail(e.to_string()))
+}
+
 struct Builder<'a> {
     bp: &'a Blueprint,
     sources: &'a HashMap<String, Arc<dyn SqlSource>>,
+    http_sources: &'a HashMap<String, Arc<dyn HttpSource>>,
     diagnostics: Vec<Diagnostic>,
     next_id: usize,
     /// Object type → the columns of each statement that produces it (with its position).
@@ -239,7 +307,15 @@ impl Builder<'_> {
                         ResolverPlan::Parent(ParentKey::from_source_key(&field.source_key))
                     }
                     Resolver::Value(v) => ResolverPlan::Value(v.clone()),
-                    Resolver::Http(_) => continue,
+                    Resolver::Http(r) => match self.http_plan(
+                        obj,
+                        field,
+                        r,
+                        &http_source_headers(self.bp, &r.source),
+                    ) {
+                        Some(p) => ResolverPlan::Http(p),
+                        None => continue,
+                    },
                     Resolver::Sql(_) => {
                         match by_field.remove(&(obj.name.clone(), field.name.clone())) {
                             Some(p) => ResolverPlan::Sql(p),
@@ -312,6 +388,55 @@ impl Builder<'_> {
         }))
     }
 
+    fn http_plan(
+        &mut self,
+        obj: &ObjectDef,
+        field: &FieldDef,
+        r: &HttpResolver,
+        source_headers: &[(String, Template)],
+    ) -> Option<Arc<HttpPlan>> {
+        let Some(source) = self.http_sources.get(&r.source).cloned() else {
+            self.error(r.pos, format!("unknown HTTP source \"{}\"", r.source), None);
+            return None;
+        };
+        let mut headers = Vec::new();
+        // The source's per-request headers (those forwarding client headers) come first, so a
+        // field's own header of the same name wins.
+        for (name, template) in source_headers.iter().chain(r.headers.iter()) {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                self.error(
+                    r.pos,
+                    format!("\"{name}\" is not a valid HTTP header name"),
+                    None,
+                );
+                return None;
+            };
+            headers.retain(|(n, _): &(HeaderName, Template)| *n != name);
+            headers.push((name, template.clone()));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        Some(Arc::new(HttpPlan {
+            id,
+            field: format!("{}.{}", obj.name, field.name),
+            source_name: r.source.clone(),
+            source,
+            method: super::http::method(r.method),
+            path: r.path.clone(),
+            query: r.query.clone(),
+            headers,
+            body: r.body.clone(),
+            select: r.select.iter().map(Name::new).collect(),
+            batch: r.batch.as_ref().map(|b| HttpBatchPlan {
+                param: b.param.clone(),
+                key: Name::new(&b.key),
+                separator: b.separator.clone(),
+            }),
+            timeout: r.timeout,
+            output: output_of(self.bp, &field.ty),
+        }))
+    }
+
     /// `parentKey` and `{{parent.x}}` must name a column every statement producing the parent
     /// type selects (or a field of the type, for types no statement produces).
     fn check_parent_refs(&mut self, obj: &ObjectDef, r: &SqlResolver) {
@@ -370,6 +495,19 @@ impl Builder<'_> {
                 }
             }
         }
+    }
+}
+
+/// The headers of an HTTP source that forward client headers (evaluated per request).
+fn http_source_headers(bp: &Blueprint, source: &str) -> Vec<(String, Template)> {
+    match bp.sources.get(source).map(|s| &s.kind) {
+        Some(SourceKind::Http(def)) => def
+            .headers
+            .iter()
+            .filter(|(_, t)| t.parts.iter().any(|p| matches!(p, TemplatePart::Expr(_))))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

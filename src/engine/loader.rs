@@ -17,6 +17,10 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use tributary_connectors::sql::Row;
 use tributary_connectors::ConnectorError;
 
+use futures::future::join_all;
+use tributary_connectors::http::HttpRequest;
+
+use super::http::{Call, HttpPlan};
 use super::plan::SqlPlan;
 use super::template::key_text;
 
@@ -33,9 +37,19 @@ struct SlotKey {
     key: String,
 }
 
+type HttpBatchFuture =
+    Shared<BoxFuture<'static, Result<Arc<HashMap<String, Vec<Value>>>, Arc<ConnectorError>>>>;
+/// A batched call still to send: its identity, its request without keys, the keys.
+type PendingBatch = (String, HttpRequest, Vec<(String, Value)>);
+type HttpCallFuture = Shared<BoxFuture<'static, Result<Value, Arc<ConnectorError>>>>;
+
 #[derive(Default)]
 pub struct RequestLoader {
     slots: Mutex<HashMap<SlotKey, BatchFuture>>,
+    /// Batched HTTP calls: (plan, call identity without the keys, key) → the batch's groups.
+    http_batches: Mutex<HashMap<SlotKey, HttpBatchFuture>>,
+    /// Single HTTP calls: (plan, call identity) → the selected answer.
+    http_calls: Mutex<HashMap<(usize, String), HttpCallFuture>>,
 }
 
 impl RequestLoader {
@@ -99,6 +113,132 @@ impl RequestLoader {
             out.insert(text, rows);
         }
         Ok(out)
+    }
+}
+
+impl RequestLoader {
+    /// Loads the answers of `calls` (one per parent) of an HTTP plan, aligned with `calls`.
+    /// Batched plans send one call per distinct identity carrying every key not already
+    /// loaded in this request; other plans send each distinct call once, concurrently.
+    /// A batched field's answer for a parent is its items (a list field) or the first one.
+    pub async fn load_http(
+        &self,
+        plan: &Arc<HttpPlan>,
+        calls: Vec<Call>,
+    ) -> Vec<Result<Value, Arc<ConnectorError>>> {
+        let Some(_) = &plan.batch else {
+            return self.load_http_single(plan, calls).await;
+        };
+        let mut waits: Vec<Option<(String, HttpBatchFuture)>> = Vec::with_capacity(calls.len());
+        {
+            let mut slots = self.http_batches.lock().unwrap_or_else(|e| e.into_inner());
+            // identity → (request, keys to fetch)
+            let mut missing: Vec<PendingBatch> = Vec::new();
+            let mut pending: Vec<(usize, String, String)> = Vec::new();
+            for (i, call) in calls.into_iter().enumerate() {
+                let Some((text, value)) = call.key else {
+                    waits.push(None);
+                    continue;
+                };
+                let slot = SlotKey {
+                    plan: plan.id,
+                    params: call.identity.clone(),
+                    key: text.clone(),
+                };
+                if let Some(fut) = slots.get(&slot) {
+                    waits.push(Some((text, fut.clone())));
+                    continue;
+                }
+                waits.push(None);
+                pending.push((i, call.identity.clone(), text.clone()));
+                match missing.iter_mut().find(|(id, _, _)| *id == call.identity) {
+                    Some((_, _, keys)) => {
+                        if !keys.iter().any(|(t, _)| *t == text) {
+                            keys.push((text, value));
+                        }
+                    }
+                    None => missing.push((call.identity, call.request, vec![(text, value)])),
+                }
+            }
+            for (identity, request, keys) in missing {
+                let key_values: Vec<Value> = keys.iter().map(|(_, v)| v.clone()).collect();
+                let request = plan.with_keys(request, &key_values);
+                let plan2 = plan.clone();
+                let fut: HttpBatchFuture = async move {
+                    let response = plan2.source.send(request).await.map_err(Arc::new)?;
+                    plan2.group(response.body).map(Arc::new).map_err(Arc::new)
+                }
+                .boxed()
+                .shared();
+                for (text, _) in keys {
+                    slots.insert(
+                        SlotKey {
+                            plan: plan.id,
+                            params: identity.clone(),
+                            key: text,
+                        },
+                        fut.clone(),
+                    );
+                }
+            }
+            for (i, identity, text) in pending {
+                let slot = SlotKey {
+                    plan: plan.id,
+                    params: identity,
+                    key: text.clone(),
+                };
+                if let Some(fut) = slots.get(&slot) {
+                    waits[i] = Some((text, fut.clone()));
+                }
+            }
+        }
+        let list = plan.output.list;
+        join_all(waits.into_iter().map(|w| async move {
+            let Some((text, fut)) = w else {
+                return Ok(if list {
+                    Value::List(Vec::new())
+                } else {
+                    Value::Null
+                });
+            };
+            let groups = fut.await?;
+            let items = groups.get(&text).cloned().unwrap_or_default();
+            Ok(if list {
+                Value::List(items)
+            } else {
+                items.into_iter().next().unwrap_or(Value::Null)
+            })
+        }))
+        .await
+    }
+
+    async fn load_http_single(
+        &self,
+        plan: &Arc<HttpPlan>,
+        calls: Vec<Call>,
+    ) -> Vec<Result<Value, Arc<ConnectorError>>> {
+        let futures: Vec<HttpCallFuture> = {
+            let mut slots = self.http_calls.lock().unwrap_or_else(|e| e.into_inner());
+            calls
+                .into_iter()
+                .map(|call| {
+                    slots
+                        .entry((plan.id, call.identity))
+                        .or_insert_with(|| {
+                            let plan = plan.clone();
+                            let request = call.request;
+                            async move {
+                                let response = plan.source.send(request).await.map_err(Arc::new)?;
+                                Ok(plan.select(response.body))
+                            }
+                            .boxed()
+                            .shared()
+                        })
+                        .clone()
+                })
+                .collect()
+        };
+        join_all(futures).await
     }
 }
 

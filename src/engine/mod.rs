@@ -12,6 +12,7 @@
 //! calls back up.
 
 pub mod build;
+pub mod http;
 pub mod loader;
 pub mod plan;
 pub mod resolve;
@@ -20,6 +21,7 @@ pub mod template;
 use std::sync::Arc;
 
 use async_graphql::dynamic::Schema;
+use tributary_connectors::http::{HeaderMap, HttpSource};
 use tributary_connectors::sql::SqlSource;
 
 pub use build::{BuildError, EngineOptions};
@@ -34,6 +36,9 @@ pub struct Engine {
 struct EngineInner {
     schema: Schema,
     sql_sources: Vec<(String, Arc<dyn SqlSource>)>,
+    http_sources: Vec<(String, Arc<dyn HttpSource>)>,
+    /// Client headers some HTTP source allow-lists (lower-case): the only ones captured.
+    forward_headers: Vec<String>,
 }
 
 impl Engine {
@@ -46,9 +51,32 @@ impl Engine {
         &self.inner.sql_sources
     }
 
+    /// HTTP sources by name (tests and benchmarks count upstream calls).
+    pub fn http_sources(&self) -> &[(String, Arc<dyn HttpSource>)] {
+        &self.inner.http_sources
+    }
+
     /// Executes one GraphQL request with fresh per-request state.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let request = request.data(Arc::new(RequestState::default()));
+        self.execute_with_headers(request, &HeaderMap::new()).await
+    }
+
+    /// Executes one GraphQL request; the allow-listed client headers become `{{headers.x}}`.
+    pub async fn execute_with_headers(
+        &self,
+        request: async_graphql::Request,
+        client_headers: &HeaderMap,
+    ) -> async_graphql::Response {
+        let mut state = RequestState::default();
+        for name in &self.inner.forward_headers {
+            if let Some(v) = client_headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+            {
+                state.headers.insert(name.clone(), v.to_string());
+            }
+        }
+        let request = request.data(Arc::new(state));
         let mut response = self.inner.schema.execute(request).await;
         response.errors.retain(|e| e.message != resolve::RECORDED);
         response

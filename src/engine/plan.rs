@@ -37,6 +37,7 @@ pub enum ResolverPlan {
     Parent(ParentKey),
     Value(Value),
     Sql(Arc<SqlPlan>),
+    Http(Arc<super::http::HttpPlan>),
 }
 
 /// Where a parent-resolved field finds its value (see `SourceKey`).

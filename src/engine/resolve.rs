@@ -14,6 +14,7 @@ use indexmap::IndexMap;
 use tributary_connectors::sql::Row;
 use tributary_connectors::ConnectorError;
 
+use super::http::HttpPlan;
 use super::loader::RequestLoader;
 use super::plan::{FieldPlan, Output, OutputKind, Plans, ResolverPlan, SqlPlan};
 use super::template::{key_text, Scope};
@@ -22,6 +23,9 @@ use super::template::{key_text, Scope};
 #[derive(Default)]
 pub struct RequestState {
     pub loader: RequestLoader,
+    /// The client's request headers that some HTTP source allow-lists (`forwardHeaders`), by
+    /// lower-case name; nothing else from the client reaches templates.
+    pub headers: HashMap<String, String>,
 }
 
 type Data = IndexMap<Name, Value>;
@@ -91,13 +95,21 @@ pub fn resolver(
                     }
                 }
             }
-            ResolverPlan::Sql(sql) => {
-                let sql = sql.clone();
+            ResolverPlan::Sql(_) | ResolverPlan::Http(_) => {
                 let plans = plans.clone();
                 FieldFuture::new(async move {
                     let gql = ctx.ctx;
                     let nullable = plan.nullable;
-                    match resolve_sql(ctx, plan, sql, plans).await {
+                    let result = match &plan.resolver {
+                        ResolverPlan::Sql(sql) => {
+                            resolve_sql(ctx, plan.clone(), sql.clone(), plans).await
+                        }
+                        ResolverPlan::Http(http) => {
+                            resolve_http(ctx, plan.clone(), http.clone(), plans).await
+                        }
+                        _ => Ok(None),
+                    };
+                    match result {
                         // async-graphql's dynamic schema reports a resolver's error without a
                         // path and drops the field from its parent. Record the error here, at
                         // its path; a nullable field is then null (GraphQL spec, "Handling
@@ -193,6 +205,69 @@ fn shape(rows: Vec<Arc<Row>>, output: &Output) -> Option<FieldValue<'static>> {
     }
 }
 
+/// Resolves an `@http` field: builds this parent's call, loads it through the request's
+/// loader (already loaded when a list's look-ahead got there first), selects the field's part.
+async fn resolve_http<'a>(
+    ctx: ResolverContext<'a>,
+    plan: Arc<FieldPlan>,
+    http: Arc<HttpPlan>,
+    plans: Arc<Plans>,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let state = ctx.data::<Arc<RequestState>>()?;
+    let fail = |e: &ConnectorError| field_error(e, &http.field, &http.source_name);
+    let scope = Scope {
+        args: Some(ctx.args.as_index_map()),
+        parent: parent_data(ctx.parent_value),
+        headers: Some(&state.headers),
+        ..Scope::default()
+    };
+    let call = http.call(&scope).map_err(|e| fail(&e))?;
+    if http.batch.is_some() && call.key.is_none() {
+        return Ok(if plan.output.list {
+            Some(FieldValue::list(Vec::<FieldValue>::new()))
+        } else {
+            None
+        });
+    }
+    let result = state
+        .loader
+        .load_http(&http, vec![call])
+        .await
+        .into_iter()
+        .next();
+    let value = match result {
+        Some(Ok(value)) => value,
+        Some(Err(e)) if e.status() == Some(404) && plan.nullable => return Ok(None),
+        Some(Err(e)) if e.status() == Some(404) => {
+            return Err(not_found(&http.field, &http.source_name));
+        }
+        Some(Err(e)) => return Err(fail(&e)),
+        None => return Ok(None),
+    };
+    if plan.output.list && plan.output.kind == OutputKind::Object {
+        if let Value::List(items) = &value {
+            let parents: Vec<&Data> = items.iter().filter_map(as_object).collect();
+            prefetch(state, &plans, &plan.output.type_name, parents, ctx.field()).await;
+        }
+    }
+    Ok(json_value(value, &plan.output))
+}
+
+/// A JSON answer as a field value of the output's shape (`None` for null).
+fn json_value(value: Value, output: &Output) -> Option<FieldValue<'static>> {
+    match value {
+        Value::Null => None,
+        value if output.is_id => Some(FieldValue::value(id_value(value))),
+        value => Some(nested_value(value, output)),
+    }
+}
+
+fn not_found(field: &str, source: &str) -> async_graphql::Error {
+    tracing::debug!(field, source, "upstream answered 404 for a non-null field");
+    async_graphql::Error::new("the requested item does not exist")
+        .extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
+}
+
 /// Turns a connector error into a field error: a fixed public message and a stable code; the
 /// details are logged here, with the field and source.
 pub fn field_error(error: &ConnectorError, field: &str, source: &str) -> async_graphql::Error {
@@ -205,8 +280,13 @@ pub fn field_error(error: &ConnectorError, field: &str, source: &str) -> async_g
             tracing::warn!(field, source, code = code.as_str(), error = %error, "field resolution failed")
         }
     }
-    async_graphql::Error::new(error.public_message())
-        .extend_with(|_, ext| ext.set("code", code.as_str()))
+    let status = error.status();
+    async_graphql::Error::new(error.public_message()).extend_with(|_, ext| {
+        ext.set("code", code.as_str());
+        if let Some(status) = status {
+            ext.set("status", status);
+        }
+    })
 }
 
 /// Values bound as parameters: enums travel as their names.
@@ -390,6 +470,50 @@ pub fn prefetch<'a>(
                                 let rows: Vec<&Data> =
                                     loaded.values().flatten().map(|r| &**r).collect();
                                 prefetch(state, plans, &plan.output.type_name, rows, child).await;
+                            }
+                        }
+                        .boxed(),
+                    );
+                }
+                ResolverPlan::Http(http) => {
+                    work.push(
+                        async move {
+                            let mut args: Data =
+                                child.arguments().unwrap_or_default().into_iter().collect();
+                            for (name, default) in &plan.arg_defaults {
+                                if !args.contains_key(name) {
+                                    args.insert(name.clone(), default.clone());
+                                }
+                            }
+                            let calls: Vec<_> = parents
+                                .iter()
+                                .filter_map(|p| {
+                                    let scope = Scope {
+                                        args: Some(&args),
+                                        parent: Some(p),
+                                        headers: Some(&state.headers),
+                                        ..Scope::default()
+                                    };
+                                    http.call(&scope).ok()
+                                })
+                                .filter(|c| http.batch.is_none() || c.key.is_some())
+                                .collect();
+                            if calls.is_empty() {
+                                return;
+                            }
+                            let results = state.loader.load_http(http, calls).await;
+                            if plan.output.kind == OutputKind::Object {
+                                let mut nested: Vec<&Data> = Vec::new();
+                                for value in results.iter().flatten() {
+                                    match value {
+                                        Value::Object(map) => nested.push(map),
+                                        Value::List(items) => {
+                                            nested.extend(items.iter().filter_map(as_object))
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                                prefetch(state, plans, &plan.output.type_name, nested, child).await;
                             }
                         }
                         .boxed(),

@@ -44,7 +44,9 @@ impl Scope<'_> {
                 let value = path
                     .next()
                     .and_then(|h| self.headers.and_then(|hs| hs.get(&h.to_ascii_lowercase())));
-                return value.map(|v| Value::String(v.clone())).unwrap_or(Value::Null);
+                return value
+                    .map(|v| Value::String(v.clone()))
+                    .unwrap_or(Value::Null);
             }
         };
         let mut current = start;

@@ -205,7 +205,7 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             );
         }
     };
-    execute(&state, params, false, media).await
+    execute(&state, params, false, media, &headers).await
 }
 
 pub async fn get_graphql(
@@ -266,10 +266,16 @@ pub async fn get_graphql(
         variables,
         extensions,
     };
-    execute(&state, params, true, media).await
+    execute(&state, params, true, media, &headers).await
 }
 
-async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: Media) -> Response {
+async fn execute(
+    state: &AppState,
+    params: GraphqlParams,
+    is_get: bool,
+    media: Media,
+    headers: &HeaderMap,
+) -> Response {
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
         return respond_json(
             StatusCode::BAD_REQUEST,
@@ -326,7 +332,7 @@ async fn execute(state: &AppState, params: GraphqlParams, is_get: bool, media: M
     }
     let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
-    let mut response = state.engine.execute(request).await;
+    let mut response = state.engine.execute_with_headers(request, headers).await;
     // async-graphql resolves root query fields concurrently and records them in completion
     // order; the spec orders response keys as selected.
     if let async_graphql::Value::Object(map) = &mut response.data {

@@ -44,6 +44,8 @@ pub struct App {
     router: Router,
     engine: Engine,
     shutdown_timeout: Duration,
+    /// Kept alive while the app runs (dropping it stops the demo services).
+    _demo: Option<tributary_demo::DemoServices>,
 }
 
 impl App {
@@ -55,6 +57,31 @@ impl App {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        // The demo's services, in-process on free loopback ports: their addresses become the
+        // defaults of REVIEWS_URL / INVENTORY_URL (set variables win).
+        let mut env = env.clone();
+        let demo = if settings.demo_services() {
+            let services = tributary_demo::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: "127.0.0.1:0 (demo services)".into(),
+                    reason: e.to_string(),
+                })?;
+            env.vars
+                .entry("REVIEWS_URL".into())
+                .or_insert_with(|| services.reviews_url.clone());
+            env.vars
+                .entry("INVENTORY_URL".into())
+                .or_insert_with(|| services.inventory_url.clone());
+            tracing::info!(
+                reviews = %services.reviews_url,
+                inventory = %services.inventory_url,
+                "demo services started"
+            );
+            Some(services)
+        } else {
+            None
+        };
         let blueprint = tributary_schema::build(&path, &sdl, &env.vars)?;
         let engine = Engine::build(&blueprint, &settings.engine_options()).await?;
         let listener = TcpListener::bind(&settings.server.listen)
@@ -73,6 +100,7 @@ impl App {
             router,
             engine,
             shutdown_timeout: settings.shutdown_timeout(),
+            _demo: demo,
         })
     }
 

@@ -1,6 +1,9 @@
-//! Fields: their resolver directives (`@sql`, `@value`, `@map`) and the templates inside
-//! them, checked against the field they are on (its arguments, its parent type, whether it is
-//! a root field, the transaction steps around the template).
+//! Fields: their resolver directives (`@sql`, `@value`, `@map`; `@http` and `@timeout` are in
+//! [`super::http`]) and the templates inside them, checked against the field they are on (its
+//! arguments, its parent type, whether it is a root field, the transaction steps around the
+//! template, the client headers its source forwards).
+
+use std::time::Duration;
 
 use async_graphql_parser::types::{BaseType, FieldDefinition, Type};
 use async_graphql_parser::Positioned;
@@ -24,15 +27,18 @@ use super::{Builder, Kind, Usage};
 #[derive(Debug, Clone, Default)]
 pub(super) struct TemplateContext<'a> {
     /// Only `{{env.X}}` (the source URL, read before any request).
-    env_only: bool,
-    /// The field the template belongs to: its parent type and definition.
-    field: Option<(&'a str, &'a FieldDefinition)>,
+    pub(super) env_only: bool,
+    /// The field the template belongs to: its parent type and definition. `None` (and not
+    /// `env_only`) for an HTTP source's headers: `env` and `headers` only.
+    pub(super) field: Option<(&'a str, &'a FieldDefinition)>,
     /// Why `{{parent...}}` cannot be used here, if it cannot.
-    parent_forbidden: Option<String>,
+    pub(super) parent_forbidden: Option<String>,
     /// In a transaction: the steps named before this point, and all step names.
-    steps: Option<(Vec<String>, Vec<String>)>,
+    pub(super) steps: Option<(Vec<String>, Vec<String>)>,
     /// In a `forEach` step: the element type, when known from `{{args...}}`.
-    item: Option<Option<&'a Type>>,
+    pub(super) item: Option<Option<&'a Type>>,
+    /// Whether `{{headers.X}}` may be read here, and which.
+    pub(super) headers: HeaderAccess,
 }
 
 impl TemplateContext<'_> {
@@ -42,6 +48,36 @@ impl TemplateContext<'_> {
             ..Default::default()
         }
     }
+
+    /// The headers of HTTP source `source`: `env` and its forwarded client headers.
+    pub(super) fn source_headers(source: &str, forward: &[String]) -> Self {
+        TemplateContext {
+            headers: HeaderAccess::Forward {
+                source: source.to_string(),
+                names: forward.to_vec(),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// Which client headers a template may read with `{{headers.X}}`.
+#[derive(Debug, Clone, Default)]
+pub(super) enum HeaderAccess {
+    /// None: `@sql` templates (not supported there yet).
+    #[default]
+    NotAvailable,
+    /// Those the HTTP source forwards (`forwardHeaders`, lower-case).
+    Forward { source: String, names: Vec<String> },
+    /// Any: the source is unknown or not usable (reported already).
+    Unchecked,
+}
+
+/// Which kind of source a resolver directive needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SourceUse {
+    Sql,
+    Http,
 }
 
 impl<'a> Builder<'a> {
@@ -86,8 +122,34 @@ impl<'a> Builder<'a> {
             resolver_dir = Some(d);
             resolver = match d.name {
                 "sql" => Resolver::Sql(self.sql(t, def, d)),
+                "http" => Resolver::Http(self.http(t, def, d)),
                 _ => Resolver::Value(self.value(def, d)),
             };
+        }
+        if let Some(tm) = dirs.iter().find(|d| d.name == "timeout") {
+            let ms = tm.arg("ms").and_then(|v| match v.value {
+                ConstValue::Number(n) => match n.as_u64().filter(|ms| *ms > 0) {
+                    Some(ms) => Some(ms),
+                    None => {
+                        self.sink.error_hint(
+                            v.pos(),
+                            format!("@timeout(ms:) must be more than zero, found {n}"),
+                            "give the field's time limit in milliseconds, e.g. @timeout(ms: 500)",
+                        );
+                        None
+                    }
+                },
+                _ => None,
+            });
+            match &mut resolver {
+                Resolver::Http(h) => h.timeout = ms.map(Duration::from_millis),
+                _ => self.sink.error_hint(
+                    tm.pos,
+                    format!("@timeout applies to @http fields, and {owner} has no @http"),
+                    "it bounds the field's HTTP call; SQL statements are bounded by their source's \
+                     statementTimeout",
+                ),
+            }
         }
 
         let snake = names::snake_case(name);
@@ -103,6 +165,9 @@ impl<'a> Builder<'a> {
                     if r.name == "sql" {
                         "@map names the key read from the parent's data, but this field gets its value from \
                          its own statement: to rename a column, use AS in the query"
+                    } else if r.name == "http" {
+                        "@map names the key read from the parent's data, but this field gets its value from \
+                         its own HTTP call: to pick part of the response, use select"
                     } else {
                         "@map names the key read from the parent's data, but this field's value is given by \
                          @value: remove one of them"
@@ -152,7 +217,7 @@ impl<'a> Builder<'a> {
 
         let source = match d.string("source") {
             Some((name, v)) => {
-                self.check_source(name, v);
+                self.check_source(name, v, SourceUse::Sql);
                 name.to_string()
             }
             None => String::new(),
@@ -343,21 +408,29 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_source(&mut self, name: &str, v: &Val<'a>) {
-        match self.sources.get(name).map(|s| &s.kind) {
-            // The only kind today; a future non-SQL kind must be rejected here ("source X is
-            // not a SQL source"), which this match will not let be forgotten.
-            Some(SourceKind::Sql(_)) => {}
-            Some(SourceKind::Http(_)) => {
+    /// Reports a source that is unknown or of the wrong kind for `want`.
+    pub(super) fn check_source(&mut self, name: &str, v: &Val<'a>, want: SourceUse) {
+        match (self.sources.get(name).map(|s| &s.kind), want) {
+            (Some(SourceKind::Sql(_)), SourceUse::Sql)
+            | (Some(SourceKind::Http(_)), SourceUse::Http) => {}
+            (Some(SourceKind::Http(_)), SourceUse::Sql) => {
                 self.sink.error_hint(
                     v.pos(),
                     format!("source \"{name}\" is an HTTP source, not a SQL source"),
-                    "use @http with an HTTP source, or name a source declared with sql:".to_string(),
+                    "use @http with an HTTP source, or name a source declared with sql:"
+                        .to_string(),
+                );
+            }
+            (Some(SourceKind::Sql(_)), SourceUse::Http) => {
+                self.sink.error_hint(
+                    v.pos(),
+                    format!("source \"{name}\" is a SQL source, not an HTTP source"),
+                    "use @sql with a SQL source, or name a source declared with http:".to_string(),
                 );
             }
             // Declared, but its settings had errors (already reported).
-            None if self.declared_sources.contains_key(name) => {}
-            None => {
+            (None, _) if self.declared_sources.contains_key(name) => {}
+            (None, _) => {
                 let declared: Vec<&str> =
                     self.declared_sources.keys().map(String::as_str).collect();
                 let hint = if declared.is_empty() {
@@ -599,19 +672,31 @@ impl<'a> Builder<'a> {
                 }
             };
         }
-        let (parent_type, def) = match (cx.env_only, cx.field) {
-            (false, Some(field)) => field,
-            _ => {
-                self.sink.error_hint(
-                    pos,
-                    format!(
-                        "`{}` cannot be used here: only {{{{env.NAME}}}} can",
-                        e.text
-                    ),
-                    "the source settings are read once at start-up, before any request",
-                );
-                return None;
-            }
+        if cx.env_only {
+            self.sink.error_hint(
+                pos,
+                format!(
+                    "`{}` cannot be used here: only {{{{env.NAME}}}} can",
+                    e.text
+                ),
+                "the source settings are read once at start-up, before any request",
+            );
+            return None;
+        }
+        if e.root == RawRoot::Headers {
+            return self.header_expr(e, pos, cx);
+        }
+        let Some((parent_type, def)) = cx.field else {
+            self.sink.error_hint(
+                pos,
+                format!(
+                    "`{}` cannot be used here: only {{{{env.NAME}}}} and {{{{headers.NAME}}}} can",
+                    e.text
+                ),
+                "a source's headers are the same for every request of the source: they cannot read \
+                 args or parent (set such headers in @http(headers:))",
+            );
+            return None;
         };
         let owner = format!("{parent_type}.{}", def.name.node);
         let root = match e.root {
@@ -685,11 +770,55 @@ impl<'a> Builder<'a> {
                 }
                 Root::Item
             }
-            RawRoot::Env => return None, // handled above
+            RawRoot::Env | RawRoot::Headers => return None, // handled above
         };
         Some(TemplatePart::Expr(Expr {
             root,
             path: e.path.clone(),
+        }))
+    }
+
+    /// `{{headers.name}}`: a client header the source forwards, by lower-case name.
+    fn header_expr(
+        &mut self,
+        e: &RawExpr,
+        pos: Pos,
+        cx: &TemplateContext<'a>,
+    ) -> Option<TemplatePart> {
+        let name = e
+            .path
+            .first()
+            .map(|h| h.to_ascii_lowercase())
+            .unwrap_or_default();
+        match &cx.headers {
+            HeaderAccess::NotAvailable => {
+                self.sink.error_hint(
+                    pos,
+                    format!("`{}` cannot be used in @sql", e.text),
+                    "client headers can be read by @http templates and HTTP @source headers only; \
+                     @sql does not support them yet",
+                );
+                return None;
+            }
+            HeaderAccess::Forward { source, names } if !names.contains(&name) => {
+                self.sink.error_hint(
+                    pos,
+                    format!(
+                        "`{}`: header {name} is not forwarded by source \"{source}\"",
+                        e.text
+                    ),
+                    format!(
+                        "add it to forwardHeaders: @source(name: \"{source}\", ..., forwardHeaders: [\"{name}\"]); \
+                         only the client headers listed there are readable"
+                    ),
+                );
+                return None;
+            }
+            _ => {}
+        }
+        Some(TemplatePart::Expr(Expr {
+            root: Root::Headers,
+            path: vec![name],
         }))
     }
 
@@ -794,7 +923,7 @@ impl<'a> Builder<'a> {
         Ok(Some(ty))
     }
 
-    /// Whether `key` may be read from the parent's data (see `Builder::sql_produced`);
+    /// Whether `key` may be read from the parent's data (see `Builder::resolver_produced`);
     /// reports it if not.
     pub(super) fn check_parent_key(
         &mut self,
@@ -824,7 +953,7 @@ impl<'a> Builder<'a> {
                 });
             keys.extend(mapped);
         }
-        if keys.iter().any(|k| k == key) || self.sql_produced.contains(parent_type) {
+        if keys.iter().any(|k| k == key) || self.resolver_produced.contains(parent_type) {
             return true;
         }
         keys.dedup();
@@ -833,7 +962,7 @@ impl<'a> Builder<'a> {
             .map(|d| d + " ")
             .unwrap_or_default();
         hint.push_str(&format!(
-            "{parent_type}'s data does not come from @sql, so its keys are its fields ({}), their snake_case forms \
+            "{parent_type}'s data does not come from @sql or @http, so its keys are its fields ({}), their snake_case forms \
              and @map(from:) names",
             names::list(fields)
         ));

@@ -2,7 +2,8 @@
 //!
 //! 1. parse (a syntax error stops here: nothing after it can be trusted);
 //! 2. [`collect`]: definitions by type name, extensions merged, duplicates reported;
-//! 3. [`sources`]: `@source` on the schema definition, resolved from the environment snapshot;
+//! 3. [`sources`]: `@source` on the schema definition (SQL and HTTP), resolved from the
+//!    environment snapshot;
 //! 4. roots (`schema { query: ... }` or the default names);
 //! 5. [`types`]: every type, field, argument and value, with [`fields`] checking resolver
 //!    directives and their templates against the field they are on.
@@ -12,6 +13,7 @@
 
 mod collect;
 mod fields;
+mod http;
 mod sources;
 mod types;
 
@@ -68,12 +70,12 @@ pub(crate) fn build(
         declared_sources: HashMap::new(),
         sources: IndexMap::new(),
         roots: Roots::default(),
-        sql_produced: HashSet::new(),
+        resolver_produced: HashSet::new(),
         used_scalars: IndexMap::new(),
     };
     b.sources(&collected.schemas);
     b.roots(&collected.schemas);
-    b.find_sql_produced();
+    b.find_resolver_produced();
     let mut types = b.build_types();
     for (name, pos) in std::mem::take(&mut b.used_scalars) {
         let description = WELL_KNOWN_SCALARS
@@ -225,10 +227,11 @@ struct Builder<'a> {
     declared_sources: HashMap<String, Pos>,
     sources: IndexMap<String, Source>,
     roots: Roots,
-    /// Types whose data may come from SQL rows (the type of an `@sql` field, and the
-    /// implementations/members when that is an interface/union). Rows can hold columns that
-    /// are not fields, so `{{parent.x}}` on these types is checked at start-up instead.
-    sql_produced: HashSet<&'a str>,
+    /// Types whose data may come from a resolver: SQL rows or JSON from an HTTP service (the
+    /// type of an `@sql` or `@http` field, and the implementations/members when that is an
+    /// interface/union). Rows and JSON objects can hold keys that are not fields, so
+    /// `{{parent.x}}` on these types is accepted here and only found missing per request.
+    resolver_produced: HashSet<&'a str>,
     /// Well-known scalars used but not declared, with their first use.
     used_scalars: IndexMap<&'static str, Pos>,
 }
@@ -426,11 +429,15 @@ impl<'a> Builder<'a> {
         self.roots.subscription = checked(subscription, "subscription");
     }
 
-    fn find_sql_produced(&mut self) {
+    fn find_resolver_produced(&mut self) {
         let mut produced: Vec<&'a str> = Vec::new();
         for t in self.types.values() {
             for f in &t.fields {
-                if f.node.directives.iter().any(|d| d.node.name.node == "sql") {
+                if f.node
+                    .directives
+                    .iter()
+                    .any(|d| matches!(d.node.name.node.as_str(), "sql" | "http"))
+                {
                     produced.push(base_name(&f.node.ty.node));
                 }
             }
@@ -451,7 +458,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        self.sql_produced = expanded.into_iter().collect();
+        self.resolver_produced = expanded.into_iter().collect();
     }
 }
 

@@ -1,0 +1,250 @@
+//! `@http` fields: building calls from templates, batching them per request, and turning
+//! answers into field values.
+//!
+//! A call is built per parent from the field's templates: path values become `PathPart`
+//! values (percent-encoded by the connector, which also keeps every call under the source's
+//! base URL), query values stay typed, the body is JSON. Under a list, the engine's look-ahead
+//! loads all parents at once: with a batch form, one call per distinct set of other parameters
+//! (the keys travel in the batch parameter); without one, the distinct calls concurrently,
+//! each once per request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Name, Value};
+use tributary_connectors::http::{
+    HeaderName, HeaderValue, HttpRequest, HttpSource, Method, PathPart,
+};
+use tributary_connectors::ConnectorError;
+use tributary_schema::{BodyTemplate, HttpMethod, Template, TemplatePart};
+
+use super::plan::Output;
+use super::template::{key_text, Scope};
+
+pub struct HttpPlan {
+    /// Unique across all plans: the per-request loader keys by it.
+    pub id: usize,
+    /// `Type.field`, for logs.
+    pub field: String,
+    pub source_name: String,
+    pub source: Arc<dyn HttpSource>,
+    pub method: Method,
+    pub path: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<BodyTemplate>,
+    pub select: Vec<Name>,
+    pub batch: Option<HttpBatchPlan>,
+    pub timeout: Option<Duration>,
+    pub output: Output,
+}
+
+pub struct HttpBatchPlan {
+    /// The query parameter that carries the keys (one of `query`).
+    pub param: String,
+    /// The response items' field matched against the parents' keys.
+    pub key: Name,
+    /// `Some(",")`: keys joined in one value (`?ids=1,2`); `None`: the parameter repeated.
+    pub separator: Option<String>,
+}
+
+pub fn method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+    }
+}
+
+/// One call, built for one parent, with the text that identifies it within a request.
+pub struct Call {
+    pub request: HttpRequest,
+    /// Method, path, query, headers and body: identical calls in one request run once.
+    pub identity: String,
+    /// For a batched plan: this parent's key (text, value).
+    pub key: Option<(String, Value)>,
+}
+
+fn eval_body(scope: &Scope<'_>, body: &BodyTemplate) -> Value {
+    match body {
+        BodyTemplate::Template(t) => scope.eval(t),
+        BodyTemplate::Literal(v) => v.clone(),
+        BodyTemplate::List(items) => {
+            Value::List(items.iter().map(|b| eval_body(scope, b)).collect())
+        }
+        BodyTemplate::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, b)| (Name::new(k), eval_body(scope, b)))
+                .collect(),
+        ),
+    }
+}
+
+fn enum_to_string(value: Value) -> Value {
+    match value {
+        Value::Enum(name) => Value::String(name.to_string()),
+        Value::List(items) => Value::List(items.into_iter().map(enum_to_string).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, enum_to_string(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+impl HttpPlan {
+    /// Builds the call for one parent. For a batched plan the batch parameter is left out of
+    /// the request (the loader adds all keys) and returned as `key`.
+    pub fn call(&self, scope: &Scope<'_>) -> Result<Call, ConnectorError> {
+        let mut path = Vec::with_capacity(self.path.parts.len());
+        for part in &self.path.parts {
+            match part {
+                TemplatePart::Literal(text) => path.push(PathPart::Literal(text.clone())),
+                TemplatePart::Expr(_) => {
+                    let single = Template {
+                        text: String::new(),
+                        parts: vec![part.clone()],
+                    };
+                    let value = enum_to_string(scope.eval(&single));
+                    if value == Value::Null {
+                        return Err(ConnectorError::BadInput {
+                            message: format!("a value for the path of {} is missing", self.field),
+                        });
+                    }
+                    path.push(PathPart::Value(value));
+                }
+            }
+        }
+        let mut request = HttpRequest::new(self.method.clone(), path);
+        let mut key = None;
+        for (name, template) in &self.query {
+            let value = enum_to_string(scope.eval(template));
+            if let Some(batch) = &self.batch {
+                if *name == batch.param {
+                    key = key_text(&value).map(|t| (t, value));
+                    continue;
+                }
+            }
+            request.query.push((name.clone(), value));
+        }
+        for (name, template) in &self.headers {
+            let value = match scope.eval(template) {
+                Value::Null => continue,
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if value.is_empty() {
+                continue;
+            }
+            let value = HeaderValue::from_str(&value).map_err(|_| ConnectorError::BadInput {
+                message: format!("a header value for {} is not valid in HTTP", self.field),
+            })?;
+            request.headers.push((name.clone(), value));
+        }
+        if let Some(body) = &self.body {
+            request.body = Some(enum_to_string(eval_body(scope, body)));
+        }
+        request.timeout = self.timeout;
+        let identity = identity(&request);
+        Ok(Call {
+            request,
+            identity,
+            key,
+        })
+    }
+
+    /// Picks the field's part of an answer (`select`).
+    pub fn select(&self, body: Value) -> Value {
+        let mut current = body;
+        for key in &self.select {
+            current = match current {
+                Value::Object(mut map) => map.swap_remove(key).unwrap_or(Value::Null),
+                _ => return Value::Null,
+            };
+        }
+        current
+    }
+
+    /// Adds every key to a batched call's request.
+    pub fn with_keys(&self, mut request: HttpRequest, keys: &[Value]) -> HttpRequest {
+        if let Some(batch) = &self.batch {
+            let value = match &batch.separator {
+                Some(sep) => Value::String(
+                    keys.iter()
+                        .filter_map(key_text)
+                        .collect::<Vec<_>>()
+                        .join(sep),
+                ),
+                None => Value::List(keys.to_vec()),
+            };
+            request.query.push((batch.param.clone(), value));
+        }
+        request
+    }
+
+    /// Groups a batched answer's items by their key field.
+    pub fn group(&self, body: Value) -> Result<HashMap<String, Vec<Value>>, ConnectorError> {
+        let Some(batch) = &self.batch else {
+            return Ok(HashMap::new());
+        };
+        let items = match self.select(body) {
+            Value::List(items) => items,
+            Value::Null => Vec::new(),
+            _ => {
+                return Err(ConnectorError::UpstreamInvalidResponse {
+                    source_name: self.source_name.clone(),
+                    detail: format!("the batch answer for {} is not a list", self.field),
+                })
+            }
+        };
+        let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
+        for item in items {
+            let key = match &item {
+                Value::Object(map) => map.get(&batch.key).and_then(key_text),
+                _ => None,
+            };
+            if let Some(k) = key {
+                groups.entry(k).or_default().push(item);
+            }
+        }
+        Ok(groups)
+    }
+}
+
+fn identity(request: &HttpRequest) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str(request.method.as_str());
+    out.push(' ');
+    for part in &request.path {
+        match part {
+            PathPart::Literal(t) => out.push_str(t),
+            PathPart::Value(v) => {
+                out.push('{');
+                out.push_str(&v.to_string());
+                out.push('}');
+            }
+        }
+    }
+    for (k, v) in &request.query {
+        out.push('&');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&v.to_string());
+    }
+    for (k, v) in &request.headers {
+        out.push('\n');
+        out.push_str(k.as_str());
+        out.push(':');
+        out.push_str(v.to_str().unwrap_or(""));
+    }
+    if let Some(b) = &request.body {
+        out.push('\n');
+        out.push_str(&b.to_string());
+    }
+    out
+}
