@@ -156,6 +156,7 @@ impl Engine {
                 sql_sources: ordered,
                 http_sources: http_ordered,
                 forward_headers,
+                types: super::nulls::TypeIndex::new(bp),
             }),
         })
     }

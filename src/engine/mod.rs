@@ -14,6 +14,7 @@
 pub mod build;
 pub mod http;
 pub mod loader;
+pub mod nulls;
 pub mod plan;
 pub mod resolve;
 pub mod template;
@@ -39,6 +40,8 @@ struct EngineInner {
     http_sources: Vec<(String, Arc<dyn HttpSource>)>,
     /// Client headers some HTTP source allow-lists (lower-case): the only ones captured.
     forward_headers: Vec<String>,
+    /// Field types, for null propagation.
+    types: nulls::TypeIndex,
 }
 
 impl Engine {
@@ -80,6 +83,16 @@ impl Engine {
         let mut response = self.inner.schema.execute(request).await;
         response.errors.retain(|e| e.message != resolve::RECORDED);
         response
+    }
+
+    /// Applies the spec's null propagation to a response with errors (see [`nulls`]).
+    pub fn propagate_nulls(
+        &self,
+        response: &mut async_graphql::Response,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        operation: Option<&str>,
+    ) {
+        nulls::propagate(response, document, operation, &self.inner.types);
     }
 
     /// Whether every source answers (for `/readyz`).

@@ -326,9 +326,13 @@ async fn execute(
             return res;
         }
     }
+    // Kept for the error path: null propagation re-reads the document (rare, so the common
+    // path does not pay for a copy of the parsed document).
+    let query_text = query.clone();
     let mut request = async_graphql::Request::new(query).variables(variables);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
+    let operation_name = params.operation_name;
+    if let Some(name) = &operation_name {
+        request = request.operation_name(name.clone());
     }
     let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
@@ -346,6 +350,13 @@ async fn execute(
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    if !is_request_error && !response.errors.is_empty() {
+        if let Ok(doc) = async_graphql::parser::parse_query(&query_text) {
+            state
+                .engine
+                .propagate_nulls(&mut response, &doc, operation_name.as_deref());
+        }
+    }
     if is_request_error {
         let errors = response
             .errors

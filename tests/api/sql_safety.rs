@@ -363,8 +363,6 @@ async fn a_failing_non_null_root_field_alone_gives_null_data_and_the_error_at_it
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: a failing non-null field is dropped from its parent object instead of nulling \
-            its nearest nullable ancestor (async-graphql 7.2.1 dynamic schemas do not propagate nulls)"]
 async fn a_failing_non_null_field_nulls_its_nearest_nullable_ancestor() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
