@@ -259,8 +259,6 @@ async fn values_written_through_parameters_read_back_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "connector bug: on SQLite, JSON columns of an INSERT ... RETURNING come back as JSON text (a String), \
-            because their declared type is only learned for SELECT statements"]
 async fn json_columns_returned_by_insert_returning_are_json_values() {
     for backend in backends() {
         let db = TestDb::new(backend).await;

@@ -49,21 +49,32 @@
 //! expression, which has none). sqlx only reports declared types whose names it knows (`JSON`
 //! is not one), so they are read from `PRAGMA table_info` of a temporary view over the
 //! statement (placeholders replaced by `NULL`), created inside a transaction that is rolled
-//! back. Statements that cannot be a view (`INSERT ... RETURNING`) fall back to what sqlx
-//! knows. sqlx's own `describe` is not used: for a read-only statement it *runs* the query
+//! back. An `INSERT`/`REPLACE`/`UPDATE`/`DELETE ... RETURNING list` cannot be a view, so the
+//! view is over `SELECT list FROM target_table` instead, which has the same columns with the
+//! same declared types (the `RETURNING` list can only refer to the target table). Statements
+//! neither way covers (`WITH ... INSERT ... RETURNING`) fall back to what sqlx knows. sqlx's
+//! own `describe` is not used: for a read-only statement it *runs* the query
 //! once to guess expression types, which for an aggregate means the whole query at start-up.
 //! [`Statement::param_types`] holds one `None` per `$n` (SQLite does not type parameters) and
 //! [`Statement::key_type`] is `None`.
 //!
 //! # Timeouts
-//! SQLite has no server-side statement timeout: each statement runs under a client-side
-//! `tokio::time::timeout`. When it elapses the caller gets `DATABASE_TIMEOUT` at once; sqlx's
-//! worker stops the statement at its next row (the result channel is closed), so a statement
-//! that takes long to produce its first row keeps its connection busy until then.
+//! SQLite has no server-side statement timeout. Before each statement a progress handler is
+//! installed on its connection (`sqlite3_progress_handler`, through sqlx's safe
+//! `LockedSqliteHandle`) that checks the deadline every thousand virtual-machine instructions
+//! and, once it has passed, interrupts the statement (`SQLITE_INTERRUPT`): the caller gets
+//! `DATABASE_TIMEOUT` and the connection is free again at once, rather than busy (holding a
+//! core and a pool slot) until the statement finishes. A client-side `tokio::time::timeout` a
+//! little longer than the statement timeout remains as a backstop for waits the handler does
+//! not see. The handler is removed when the connection goes back to the pool.
+//!
+//! An interrupted write inside a transaction makes SQLite roll back the whole transaction, so
+//! after a timeout a transaction refuses further statements and `commit`, and is rolled back.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -72,11 +83,11 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous, SqliteValueRef,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous, SqliteTransactionManager, SqliteValueRef,
 };
 use sqlx::{
-    Arguments, Column as _, Connection, Decode, Executor, Row as _, Statement as _, TypeInfo,
-    ValueRef,
+    Arguments, Column as _, Connection, Decode, Executor, Row as _, Statement as _,
+    TransactionManager, TypeInfo, ValueRef,
 };
 
 use super::rewrite::{rewrite, rewrite_sqlite_for_describe};
@@ -89,6 +100,15 @@ use crate::{ConnectorError, Name, Value};
 /// Busy timeout when the statement timeout is disabled (zero): waiting forever for a lock
 /// would hang requests, failing at once would make concurrent writes flaky.
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many SQLite virtual-machine instructions run between two checks of a statement's
+/// deadline (each check is an atomic load and a clock read: noise next to the instructions).
+const PROGRESS_OPS: i32 = 1_000;
+
+/// How much longer than the statement timeout a statement is awaited before it is abandoned.
+/// Its [`Watchdog`] interrupts it at the timeout; this covers waits the progress handler does
+/// not see (the busy handler waiting for a lock, one long instruction such as a sort).
+const INTERRUPT_GRACE: Duration = Duration::from_millis(250);
 
 /// The temporary view [`SqliteSource::declared_types`] creates (inside a rolled-back
 /// transaction).
@@ -125,7 +145,8 @@ impl SqliteSource {
         let mut pool_options = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false);
+            .test_before_acquire(false)
+            .after_release(|conn, _meta| Box::pin(reset_released(conn)));
         if is_in_memory(&options.url) {
             // The shared in-memory database lives as long as one connection to it.
             pool_options = pool_options
@@ -158,23 +179,28 @@ impl SqliteSource {
 
     /// The declared type of each result column (`JSON`, `BOOLEAN`, `DATETIME`, ... or `""`
     /// for an expression), learned from `PRAGMA table_info` of a temporary view over the
-    /// statement, created and dropped inside a transaction that is rolled back. Best effort:
-    /// empty when the statement cannot be a view (not a `SELECT`).
+    /// statement (for `INSERT`/`UPDATE`/`DELETE ... RETURNING`, over the `SELECT` of
+    /// [`returning_as_select`]), created and dropped inside a transaction that is rolled
+    /// back. Best effort: empty for any other statement, or when the view cannot be made.
     async fn declared_types(&self, sql: &str) -> Vec<String> {
         let Ok(described) = rewrite_sqlite_for_describe(sql) else {
             return Vec::new();
         };
-        let body = described.sql.trim().trim_end_matches(';').trim_end();
-        let head = body
+        let statement = described.sql.trim().trim_end_matches(';').trim_end();
+        let head = statement
             .split(|c: char| !c.is_ascii_alphabetic())
             .next()
             .unwrap_or_default();
-        if !["SELECT", "WITH", "VALUES"]
+        let body = if ["SELECT", "WITH", "VALUES"]
             .iter()
             .any(|kw| head.eq_ignore_ascii_case(kw))
         {
+            statement.to_owned()
+        } else if let Some(select) = returning_as_select(statement) {
+            select
+        } else {
             return Vec::new();
-        }
+        };
         let result: Result<Vec<String>, sqlx::Error> = async {
             let mut tx = self.pool.begin().await?;
             tx.execute(format!("DROP VIEW IF EXISTS temp.{DESCRIBE_VIEW}").as_str())
@@ -198,6 +224,143 @@ impl SqliteSource {
             Vec::new()
         })
     }
+}
+
+/// For `INSERT`/`REPLACE`/`UPDATE`/`DELETE ... RETURNING list`, a `SELECT list FROM table`:
+/// the `RETURNING` list is evaluated over rows of the target table and may only refer to its
+/// columns (by the table's own name, not an `AS` alias), so this `SELECT` has the same result
+/// columns with the same declared types (`*` included), and a view over it tells them.
+/// `None` for any other statement, or a shape this does not follow (a `WITH` prefix).
+fn returning_as_select(sql: &str) -> Option<String> {
+    let tokens = top_level_tokens(sql);
+    let word = |i: usize, kw: &str| {
+        tokens
+            .get(i)
+            .is_some_and(|t| !t.quoted && sql[t.start..t.end].eq_ignore_ascii_case(kw))
+    };
+    let mut i = if word(0, "INSERT") || word(0, "REPLACE") {
+        let mut i = 1;
+        if word(i, "OR") {
+            i += 2;
+        }
+        if !word(i, "INTO") {
+            return None;
+        }
+        i + 1
+    } else if word(0, "UPDATE") {
+        if word(1, "OR") {
+            3
+        } else {
+            1
+        }
+    } else if word(0, "DELETE") && word(1, "FROM") {
+        2
+    } else {
+        return None;
+    };
+    // `[schema.]table`, as written (quotes and all).
+    let first = tokens.get(i)?;
+    let mut last = first;
+    if tokens
+        .get(i + 1)
+        .is_some_and(|t| &sql[t.start..t.end] == ".")
+    {
+        last = tokens.get(i + 2)?;
+        i += 2;
+    }
+    i += 1;
+    let from = &sql[first.start..last.end];
+    let returning = (i..tokens.len()).rev().find(|&j| word(j, "RETURNING"))?;
+    let list = sql[tokens[returning].end..].trim();
+    if list.is_empty() {
+        return None;
+    }
+    Some(format!("SELECT {list} FROM {from}"))
+}
+
+/// A token outside any parentheses: a word, a quoted identifier or string, or one character.
+#[derive(Debug)]
+struct Token {
+    start: usize,
+    end: usize,
+    /// A quoted identifier or a string literal (never a keyword).
+    quoted: bool,
+}
+
+/// The tokens of `sql` at parenthesis depth 0; comments, whitespace and anything inside
+/// parentheses are skipped.
+fn top_level_tokens(sql: &str) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut tokens = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        let c = b[i];
+        let mut quoted = false;
+        match c {
+            _ if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(b.len(), |n| i + n + 1);
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'(' => {
+                depth += 1;
+                i += 1;
+                continue;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+                continue;
+            }
+            b'\'' | b'"' | b'`' | b'[' => {
+                let close = if c == b'[' { b']' } else { c };
+                quoted = true;
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => break,
+                        // A doubled quote is an escaped one.
+                        Some(&x) if x == close && close != b']' && b.get(i + 1) == Some(&close) => {
+                            i += 2
+                        }
+                        Some(&x) if x == close => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
+                while b.get(i).is_some_and(|&x| {
+                    x.is_ascii_alphanumeric() || x == b'_' || x == b'$' || x >= 0x80
+                }) {
+                    i += 1;
+                }
+            }
+            _ => {
+                // One ASCII punctuation character (multi-byte characters went above).
+                i += 1;
+            }
+        }
+        if depth == 0 {
+            tokens.push(Token {
+                start,
+                end: i,
+                quoted,
+            });
+        }
+    }
+    tokens
 }
 
 fn is_in_memory(url: &str) -> bool {
@@ -309,14 +472,83 @@ async fn run(
 ) -> Result<Vec<Row>, ConnectorError> {
     ctx.count_statement();
     let rows = ctx
-        .with_timeout(Duration::ZERO, async {
-            sqlx::query_with(&stmt.sql, args)
+        .with_timeout(INTERRUPT_GRACE, async {
+            let watchdog = match ctx.statement_timeout {
+                Some(limit) => Some(
+                    Watchdog::arm(conn, Instant::now() + limit)
+                        .await
+                        .map_err(|e| map_error(ctx, e))?,
+                ),
+                None => None,
+            };
+            let result = sqlx::query_with(&stmt.sql, args)
                 .fetch_all(&mut *conn)
-                .await
-                .map_err(|e| map_error(ctx, e))
+                .await;
+            if let Some(watchdog) = watchdog {
+                watchdog.disarm();
+            }
+            result.map_err(|e| map_error(ctx, e))
         })
         .await?;
     rows_to_values(ctx, stmt, &rows)
+}
+
+/// Interrupts the statement about to run on a connection once its deadline passes: a SQLite
+/// progress handler, called every [`PROGRESS_OPS`] virtual-machine instructions, that returns
+/// `false` (→ `SQLITE_INTERRUPT`, a `DATABASE_TIMEOUT`) after the deadline. It fires at most
+/// once and does nothing after [`Watchdog::disarm`]. A handler left armed by a future dropped
+/// mid-statement stays until the next watchdog replaces it or [`reset_released`] removes it
+/// when the connection goes back to the pool (a dropped transaction only runs its tiny
+/// `ROLLBACK` in between, too short to reach the handler).
+struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    async fn arm(conn: &mut SqliteConnection, deadline: Instant) -> Result<Self, sqlx::Error> {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let mut handle = conn.lock_handle().await?;
+        handle.set_progress_handler(PROGRESS_OPS, move || {
+            if flag.load(Ordering::Relaxed) || Instant::now() < deadline {
+                return true;
+            }
+            flag.store(true, Ordering::Relaxed);
+            false
+        });
+        Ok(Watchdog { done })
+    }
+
+    /// The statement has finished: the handler no longer interrupts anything. (Deliberately
+    /// not on drop: a statement abandoned by a dropped future must still be stopped.)
+    fn disarm(self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `after_release` hook: every connection goes back to the pool clean. Locking the handle
+/// waits for whatever the connection still runs (an abandoned statement, which its watchdog
+/// interrupts at its deadline, a queued `ROLLBACK`), then removes the progress handler.
+///
+/// An interrupted write inside a transaction makes SQLite roll the whole transaction back on
+/// its own; sqlx does not know, its `ROLLBACK` when the transaction is dropped then fails and
+/// its transaction depth stays at 1, which would turn the next `BEGIN IMMEDIATE` on this
+/// connection into an error. A depth above zero here can only mean that, so a transaction is
+/// reopened (if SQLite has none) and rolled back through sqlx, which brings both to zero.
+async fn reset_released(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    conn.lock_handle().await?.remove_progress_handler();
+    if SqliteTransactionManager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    // Fails harmlessly ("cannot start a transaction within a transaction") if one is open.
+    let _ = conn.execute("BEGIN").await;
+    while SqliteTransactionManager::get_transaction_depth(conn) > 0 {
+        if let Err(error) = SqliteTransactionManager::rollback(conn).await {
+            tracing::warn!(%error, "could not reset a SQLite connection's transaction; closing it");
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn rows_to_values(
@@ -506,6 +738,7 @@ impl SqlSource for SqliteSource {
         Ok(Box::new(SqliteTransaction {
             tx,
             ctx: self.ctx.clone(),
+            timed_out: false,
         }))
     }
 
@@ -557,9 +790,26 @@ impl SqlSource for SqliteSource {
 }
 
 /// A transaction on one pooled connection; sqlx rolls it back if dropped without `commit`.
+///
+/// After a statement in it times out the transaction is done for: an interrupted write makes
+/// SQLite roll it back on its own, and later statements would then run outside any
+/// transaction. So whatever the statement was, further statements and `commit` fail, and the
+/// transaction is rolled back when dropped (see [`reset_released`] for the bookkeeping).
 struct SqliteTransaction {
     tx: sqlx::Transaction<'static, Sqlite>,
     ctx: Arc<SourceContext>,
+    timed_out: bool,
+}
+
+impl SqliteTransaction {
+    fn check_usable(&self) -> Result<(), ConnectorError> {
+        if self.timed_out {
+            return Err(self
+                .ctx
+                .database("the transaction was rolled back: a statement in it timed out"));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -570,12 +820,18 @@ impl SqlTransaction for SqliteTransaction {
         params: &[Value],
         keys: Option<&[Value]>,
     ) -> Result<Vec<Row>, ConnectorError> {
+        self.check_usable()?;
         let args = bind(&self.ctx, stmt, params, keys)?;
-        run(&self.ctx, &mut self.tx, stmt, args).await
+        let result = run(&self.ctx, &mut self.tx, stmt, args).await;
+        if matches!(result, Err(ConnectorError::DatabaseTimeout { .. })) {
+            self.timed_out = true;
+        }
+        result
     }
 
     async fn commit(self: Box<Self>) -> Result<(), ConnectorError> {
-        let SqliteTransaction { tx, ctx } = *self;
+        self.check_usable()?;
+        let SqliteTransaction { tx, ctx, .. } = *self;
         ctx.with_timeout(Duration::ZERO, async {
             tx.commit().await.map_err(|e| map_error(&ctx, e))
         })
@@ -1153,6 +1409,237 @@ mod tests {
             "{err:?}"
         );
         drop(holder);
+    }
+
+    /// A statement that runs for minutes before producing its row (a billion-row CTE).
+    const ENDLESS: &str =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000)
+                           SELECT max(x) AS m FROM c";
+
+    async fn one_connection(db: &TempDb, timeout: Duration) -> SqliteSource {
+        let mut opts = options(db.url());
+        opts.statement_timeout = timeout;
+        opts.acquire_timeout = Duration::from_secs(2);
+        opts.max_connections = 1;
+        SqliteSource::connect(opts).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn timed_out_statement_is_interrupted_and_frees_its_connection() {
+        let db = TempDb::new();
+        let src = one_connection(&db, Duration::from_millis(200)).await;
+        seed(&src).await;
+        let slow = src.prepare(ENDLESS).await.unwrap();
+        let quick = src
+            .prepare("SELECT name FROM categories WHERE id = $1")
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            let err = src.query(&slow, &[], None).await.unwrap_err();
+            assert!(
+                matches!(err, ConnectorError::DatabaseTimeout { .. }),
+                "{err:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(1), "{started:?}");
+            // The only connection is free again: the statement was stopped, not abandoned.
+            let rows = src.query(&quick, &[n(2)], None).await.unwrap();
+            assert_eq!(rows[0]["name"], s("Games"));
+        }
+        // The handler is gone once the statement is over: a statement that runs longer than
+        // the earlier deadlines, but not than its own, is not interrupted.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let rows = src.query(&quick, &[n(1)], None).await.unwrap();
+        assert_eq!(rows[0]["name"], s("Books"));
+        let err = src.prepare("SELECT * FROM nope").await.unwrap_err();
+        assert!(err.to_string().contains("no such table"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn timed_out_write_rolls_back_its_transaction_and_the_connection_recovers() {
+        let db = TempDb::new();
+        let src = one_connection(&db, Duration::from_millis(200)).await;
+        seed(&src).await;
+        let insert = src
+            .prepare("INSERT INTO categories (name) VALUES ($1) RETURNING id")
+            .await
+            .unwrap();
+        let slow_write = src
+            .prepare(
+                "INSERT INTO categories (name)
+                 SELECT 'n' || x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT x FROM c)",
+            )
+            .await
+            .unwrap();
+        let slow_read = src.prepare(ENDLESS).await.unwrap();
+        let count = src
+            .prepare("SELECT count(*) AS n FROM categories")
+            .await
+            .unwrap();
+
+        for slow in [&slow_write, &slow_read] {
+            let mut tx = src.begin().await.unwrap();
+            tx.query(&insert, &[s("Temp")], None).await.unwrap();
+            let err = tx.query(slow, &[], None).await.unwrap_err();
+            assert!(
+                matches!(err, ConnectorError::DatabaseTimeout { .. }),
+                "{err:?}"
+            );
+            // Done for: no statement runs outside the (rolled back) transaction.
+            let err = tx.query(&insert, &[s("Stray")], None).await.unwrap_err();
+            assert!(err.to_string().contains("rolled back"), "{err}");
+            let err = tx.commit().await.unwrap_err();
+            assert!(err.to_string().contains("rolled back"), "{err}");
+
+            // The one connection is clean: transactions begin and commit again.
+            let rows = src.query(&count, &[], None).await.unwrap();
+            assert_eq!(rows[0]["n"], n(3));
+            let mut tx = src.begin().await.unwrap();
+            tx.query(&insert, &[s("Kept")], None).await.unwrap();
+            tx.commit().await.unwrap();
+            let rows = src.query(&count, &[], None).await.unwrap();
+            assert_eq!(rows[0]["n"], n(4));
+            exec(&src, "DELETE FROM categories WHERE name = 'Kept'").await;
+        }
+
+        // A transaction abandoned mid-statement (its future dropped) is cleaned up too.
+        let mut tx = src.begin().await.unwrap();
+        tx.query(&insert, &[s("Temp")], None).await.unwrap();
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(50), tx.query(&slow_write, &[], None)).await;
+        assert!(abandoned.is_err());
+        drop(tx);
+        let mut tx = src.begin().await.unwrap();
+        tx.query(&insert, &[s("Kept")], None).await.unwrap();
+        tx.commit().await.unwrap();
+        let rows = src.query(&count, &[], None).await.unwrap();
+        assert_eq!(rows[0]["n"], n(4));
+    }
+
+    #[tokio::test]
+    async fn returning_columns_have_their_declared_types() {
+        let db = TempDb::new();
+        let src = source(&db).await;
+        exec(
+            &src,
+            "CREATE TABLE docs (id INTEGER PRIMARY KEY, doc JSON, flag BOOLEAN, at DATETIME, note TEXT)",
+        )
+        .await;
+        let doc = Value::from_json(serde_json::json!({"a": [1, "x"], "b": null})).unwrap();
+        let insert = src
+            .prepare(
+                "INSERT INTO docs (id, doc, flag, at, note) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING *",
+            )
+            .await
+            .unwrap();
+        let types: Vec<_> = insert
+            .columns
+            .iter()
+            .map(|c| c.type_name.as_str())
+            .collect();
+        assert_eq!(types, ["INTEGER", "JSON", "BOOLEAN", "DATETIME", "TEXT"]);
+        let params = [
+            n(1),
+            doc.clone(),
+            Value::Boolean(true),
+            s("2024-01-02 03:04:05"),
+            s("[1]"),
+        ];
+        let rows = src.query(&insert, &params, None).await.unwrap();
+        assert_eq!(rows[0]["doc"], doc);
+        assert_eq!(rows[0]["flag"], Value::Boolean(true));
+        assert_eq!(rows[0]["at"], s("2024-01-02T03:04:05Z"));
+        assert_eq!(rows[0]["note"], s("[1]"));
+
+        // Aliases, expressions, an upsert, a table alias, quoting, comments.
+        let upsert = src
+            .prepare(
+                "insert or replace into \"docs\" as d (id, doc, flag) values ($1, $2, $3)
+                 -- returning nothing here
+                 on conflict (id) do update set flag = excluded.flag
+                 returning docs.doc as \"data\", flag, id + 1 as next, (select count(*) from docs) as total;",
+            )
+            .await
+            .unwrap();
+        let types: Vec<_> = upsert
+            .columns
+            .iter()
+            .map(|c| c.type_name.as_str())
+            .collect();
+        assert_eq!(types, ["JSON", "BOOLEAN", "", ""]);
+        let rows = src
+            .query(&upsert, &[n(2), doc.clone(), Value::Boolean(false)], None)
+            .await
+            .unwrap();
+        assert_eq!(rows[0]["data"], doc);
+        assert_eq!(rows[0]["flag"], Value::Boolean(false));
+        assert_eq!(rows[0]["next"], n(3));
+
+        let update = src
+            .prepare(
+                "UPDATE OR ABORT main.docs SET flag = NOT flag WHERE id = $1 RETURNING doc, flag",
+            )
+            .await
+            .unwrap();
+        let rows = src.query(&update, &[n(1)], None).await.unwrap();
+        assert_eq!(rows[0]["doc"], doc);
+        assert_eq!(rows[0]["flag"], Value::Boolean(false));
+
+        let delete = src
+            .prepare("DELETE FROM docs WHERE id IN ($keys) RETURNING id, doc")
+            .await
+            .unwrap();
+        let rows = src.query(&delete, &[], Some(&[n(1), n(2)])).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|row| row["doc"] == doc), "{rows:?}");
+
+        // Without RETURNING there are no columns to type.
+        let plain = src
+            .prepare("INSERT INTO docs (doc) VALUES ($1)")
+            .await
+            .unwrap();
+        assert!(plain.columns.is_empty());
+    }
+
+    #[test]
+    fn returning_lists_become_selects() {
+        let cases = [
+            (
+                "INSERT INTO t (a, b) VALUES (1, 2) RETURNING *",
+                Some("SELECT * FROM t"),
+            ),
+            (
+                "insert or ignore into s.\"T t\" as x select * from u returning x.a, b AS c",
+                Some("SELECT x.a, b AS c FROM s.\"T t\""),
+            ),
+            (
+                "REPLACE INTO t VALUES ('returning') RETURNING a",
+                Some("SELECT a FROM t"),
+            ),
+            (
+                "UPDATE t SET a = (SELECT 1 RETURNING) WHERE b = ')' RETURNING a",
+                Some("SELECT a FROM t"),
+            ),
+            (
+                "UPDATE OR REPLACE [t] AS y SET a = 1 RETURNING t.a",
+                Some("SELECT t.a FROM [t]"),
+            ),
+            (
+                "DELETE FROM t /* RETURNING */ RETURNING  id ",
+                Some("SELECT id FROM t"),
+            ),
+            ("DELETE FROM t WHERE a = 1", None),
+            (
+                "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x RETURNING a",
+                None,
+            ),
+            ("SELECT 1", None),
+            ("INSERT INTO t VALUES (1) RETURNING", None),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(returning_as_select(sql).as_deref(), expected, "{sql}");
+        }
     }
 
     #[tokio::test]
