@@ -230,36 +230,25 @@ pub async fn get_graphql(
             ),
         );
     };
-    let variables = match raw
-        .variables
-        .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
-    {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(_)) => {
-            return respond_json(
-                StatusCode::BAD_REQUEST,
-                media,
-                &error_body("variables must be a JSON object", codes::BAD_REQUEST),
-            );
+    // GET carries `variables` and `extensions` as JSON text.
+    let mut parsed = [None, None];
+    for (slot, (name, text)) in parsed.iter_mut().zip([
+        ("variables", raw.variables.as_deref()),
+        ("extensions", raw.extensions.as_deref()),
+    ]) {
+        match text.map(serde_json::from_str::<serde_json::Value>) {
+            None => {}
+            Some(Ok(v)) => *slot = Some(v),
+            Some(Err(_)) => {
+                return respond_json(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    &error_body(&format!("{name} must be a JSON object"), codes::BAD_REQUEST),
+                );
+            }
         }
-    };
-    let extensions = match raw
-        .extensions
-        .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
-    {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(_)) => {
-            return respond_json(
-                StatusCode::BAD_REQUEST,
-                media,
-                &error_body("extensions must be a JSON object", codes::BAD_REQUEST),
-            );
-        }
-    };
+    }
+    let [variables, extensions] = parsed;
     let params = GraphqlParams {
         query: raw.query,
         operation_name: raw.operation_name,
