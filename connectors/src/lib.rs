@@ -7,11 +7,15 @@
 //!   PostgreSQL implementations.
 //! - [`http`]: the [`HttpSource`](http::HttpSource) trait (downstream HTTP services: SSRF-safe
 //!   URLs, timeouts, retries, circuit breaker, single-flight) and its reqwest implementation.
+//! - [`cache`]: the `Cache` trait (in-memory by default, Redis when configured).
+//! - [`pubsub`]: the `PubSub` trait (in-process by default, Redis when configured).
 //!
 //! The engine only sees the traits, so a connector can be swapped for another implementation.
 
+pub mod cache;
 pub mod error;
 pub mod http;
+pub mod pubsub;
 pub mod sql;
 
 pub use error::ConnectorError;
