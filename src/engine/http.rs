@@ -19,7 +19,7 @@ use tributary_connectors::http::{
 use tributary_connectors::ConnectorError;
 use tributary_schema::{BodyTemplate, HttpMethod, Template, TemplatePart};
 
-use super::plan::Output;
+use super::plan::{Output, OutputKind};
 use super::template::{key_text, Scope};
 
 pub struct HttpPlan {
@@ -168,6 +168,51 @@ impl HttpPlan {
             };
         }
         current
+    }
+
+    /// Checks that a (selected) answer has the field's shape: a list for a list field, objects
+    /// for object types, and the built-in scalars' JSON types; `null` always fits. A mismatch
+    /// is the upstream breaking its contract (`UPSTREAM_INVALID_RESPONSE`), not data to pass
+    /// on (a list read as an object would show as an object of nulls). Custom scalars (`JSON`,
+    /// `DateTime`...) and the items of nested lists are not checked.
+    pub fn check_shape(&self, value: &Value) -> Result<(), ConnectorError> {
+        let fits = match value {
+            Value::Null => true,
+            Value::List(items) if self.output.list => items
+                .iter()
+                .all(|item| matches!(item, Value::List(_)) || self.item_fits(item)),
+            _ if self.output.list => false,
+            item => self.item_fits(item),
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(ConnectorError::UpstreamInvalidResponse {
+            source_name: self.source_name.clone(),
+            detail: format!(
+                "the answer for {} does not have the shape of {}{}",
+                self.field,
+                if self.output.list { "a list of " } else { "" },
+                self.output.type_name
+            ),
+        })
+    }
+
+    fn item_fits(&self, item: &Value) -> bool {
+        match (self.output.kind, item) {
+            (_, Value::Null) => true,
+            (OutputKind::Object | OutputKind::Abstract, value) => {
+                matches!(value, Value::Object(_))
+            }
+            (OutputKind::Enum, value) => matches!(value, Value::String(_) | Value::Enum(_)),
+            (OutputKind::Scalar, value) => match self.output.type_name.as_str() {
+                "Int" | "Float" => matches!(value, Value::Number(_)),
+                "String" => matches!(value, Value::String(_)),
+                "Boolean" => matches!(value, Value::Boolean(_)),
+                "ID" => matches!(value, Value::String(_) | Value::Number(_)),
+                _ => true,
+            },
+        }
     }
 
     /// Adds every key to a batched call's request.

@@ -229,7 +229,10 @@ impl RequestLoader {
                             let request = call.request;
                             async move {
                                 let response = plan.source.send(request).await.map_err(Arc::new)?;
-                                Ok(plan.select(response.body))
+                                let value = plan.select(response.body);
+                                // A 2xx of the wrong shape is UPSTREAM_INVALID_RESPONSE.
+                                plan.check_shape(&value).map_err(Arc::new)?;
+                                Ok(value)
                             }
                             .boxed()
                             .shared()

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tributary::config::{Environment, Overrides, Settings};
+use tributary::engine::Engine;
 use tributary::App;
+use tributary_connectors::http::HttpSource;
 use tributary_connectors::sql::SqlSource;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,7 +203,10 @@ impl Spawn {
 pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
-    pub sql: Arc<dyn SqlSource>,
+    /// The schema's first SQL source; `None` for a schema with HTTP sources only.
+    pub sql: Option<Arc<dyn SqlSource>>,
+    /// The running engine (its sources count statements and upstream calls).
+    pub engine: Engine,
     stop: Option<oneshot::Sender<()>>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -232,7 +237,8 @@ pub async fn try_spawn(spawn: Spawn) -> Result<TestApp, String> {
         .await
         .map_err(|e| e.to_string())?;
     let addr = format!("http://127.0.0.1:{}", app.port());
-    let sql = app.engine().sql_sources()[0].1.clone();
+    let sql = app.engine().sql_sources().first().map(|(_, s)| s.clone());
+    let engine = app.engine().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -241,6 +247,7 @@ pub async fn try_spawn(spawn: Spawn) -> Result<TestApp, String> {
         addr,
         client: reqwest::Client::new(),
         sql,
+        engine,
         stop: Some(tx),
         handle,
     })
@@ -278,7 +285,24 @@ impl TestApp {
     }
 
     pub fn statements(&self) -> u64 {
-        self.sql.statements_executed()
+        self.sql
+            .as_ref()
+            .expect("the schema has no SQL source")
+            .statements_executed()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The HTTP source called `name` (it counts upstream attempts: `calls_made`).
+    pub fn http_source(&self, name: &str) -> Arc<dyn HttpSource> {
+        self.engine()
+            .http_sources()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no HTTP source named {name}"))
     }
 
     /// Stops the server (as SIGTERM would) and waits for it to drain.
