@@ -18,7 +18,7 @@ use tributary_connectors::sql::Row;
 use tributary_connectors::ConnectorError;
 
 use futures::future::join_all;
-use tributary_connectors::http::HttpRequest;
+use tributary_connectors::http::{HttpRequest, Method};
 
 use super::http::{Call, HttpPlan};
 use super::plan::SqlPlan;
@@ -217,6 +217,21 @@ impl RequestLoader {
         plan: &Arc<HttpPlan>,
         calls: Vec<Call>,
     ) -> Vec<Result<Value, Arc<ConnectorError>>> {
+        let send = |plan: Arc<HttpPlan>, request: HttpRequest| -> HttpCallFuture {
+            async move {
+                let response = plan.source.send(request).await.map_err(Arc::new)?;
+                let value = plan.select(response.body);
+                // A 2xx of the wrong shape is UPSTREAM_INVALID_RESPONSE.
+                plan.check_shape(&value).map_err(Arc::new)?;
+                Ok(value)
+            }
+            .boxed()
+            .shared()
+        };
+        // Only reads are shared: two identical mutations in one request are two calls.
+        if plan.method != Method::GET {
+            return join_all(calls.into_iter().map(|c| send(plan.clone(), c.request))).await;
+        }
         let futures: Vec<HttpCallFuture> = {
             let mut slots = self.http_calls.lock().unwrap_or_else(|e| e.into_inner());
             calls
@@ -224,19 +239,7 @@ impl RequestLoader {
                 .map(|call| {
                     slots
                         .entry((plan.id, call.identity))
-                        .or_insert_with(|| {
-                            let plan = plan.clone();
-                            let request = call.request;
-                            async move {
-                                let response = plan.source.send(request).await.map_err(Arc::new)?;
-                                let value = plan.select(response.body);
-                                // A 2xx of the wrong shape is UPSTREAM_INVALID_RESPONSE.
-                                plan.check_shape(&value).map_err(Arc::new)?;
-                                Ok(value)
-                            }
-                            .boxed()
-                            .shared()
-                        })
+                        .or_insert_with(|| send(plan.clone(), call.request))
                         .clone()
                 })
                 .collect()

@@ -18,6 +18,7 @@ use super::http::HttpPlan;
 use super::loader::RequestLoader;
 use super::plan::{FieldPlan, Output, OutputKind, Plans, ResolverPlan, SqlPlan};
 use super::template::{key_text, Scope};
+use tributary_connectors::http::Method;
 
 /// Per-request state, put into each request's data by the engine.
 #[derive(Default)]
@@ -61,12 +62,13 @@ pub fn resolver(
                 match plan.output.kind {
                     OutputKind::Scalar | OutputKind::Enum => {
                         let value = value.filter(|v| *v != Value::Null);
-                        let value = if plan.output.is_id {
-                            value.map(id_value)
-                        } else {
-                            value
-                        };
-                        FieldFuture::Value(value.map(FieldValue::value))
+                        match value.map(|v| coerce_leaf(v, &plan.output)).transpose() {
+                            Ok(value) => FieldFuture::Value(value.map(FieldValue::value)),
+                            Err(e) => {
+                                let nullable = plan.nullable;
+                                FieldFuture::new(async move { record(ctx.ctx, e, nullable) })
+                            }
+                        }
                     }
                     OutputKind::Object | OutputKind::Abstract => {
                         let plans = plans.clone();
@@ -110,26 +112,30 @@ pub fn resolver(
                         _ => Ok(None),
                     };
                     match result {
-                        // async-graphql's dynamic schema reports a resolver's error without a
-                        // path and drops the field from its parent. Record the error here, at
-                        // its path; a nullable field is then null (GraphQL spec, "Handling
-                        // Field Errors"), a non-null one still fails its parent, with a
-                        // placeholder error that `Engine::execute` removes.
-                        Err(error) => {
-                            gql.add_error(
-                                gql.set_error_path(error.into_server_error(gql.item.pos)),
-                            );
-                            if nullable {
-                                Ok(None)
-                            } else {
-                                Err(async_graphql::Error::new(RECORDED))
-                            }
-                        }
+                        Err(error) => record(gql, error, nullable),
                         ok => ok,
                     }
                 })
             }
         }
+    }
+}
+
+/// Records a field error at the field's path. async-graphql's dynamic schema reports a
+/// resolver's error without a path and drops the field from its parent; so the error is added
+/// here, and a nullable field resolves to null (GraphQL spec, "Handling Field Errors"), while a
+/// non-null one fails with a placeholder error that `Engine::execute` removes (null
+/// propagation then nulls the nearest nullable ancestor).
+fn record(
+    gql: &async_graphql::Context<'_>,
+    error: async_graphql::Error,
+    nullable: bool,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    gql.add_error(gql.set_error_path(error.into_server_error(gql.item.pos)));
+    if nullable {
+        Ok(None)
+    } else {
+        Err(async_graphql::Error::new(RECORDED))
     }
 }
 
@@ -176,6 +182,56 @@ fn row_value(row: Arc<Row>, output: &Output) -> FieldValue<'static> {
             let value = row.values().next().cloned().unwrap_or(Value::Null);
             FieldValue::value(if output.is_id { id_value(value) } else { value })
         }
+    }
+}
+
+/// Result coercion of a built-in scalar read from parent data (GraphQL spec, "Scalars"):
+/// `ID` and `String` accept numbers (serialized as text), `Float` accepts integers; anything
+/// else of the wrong kind — an upstream breaking its contract — is an error, not data.
+fn coerce_leaf(value: Value, output: &Output) -> Result<Value, async_graphql::Error> {
+    let ok = match (output.type_name.as_str(), &value) {
+        (_, Value::List(_)) if output.list => {
+            return match value {
+                Value::List(items) => {
+                    let item = Output {
+                        list: false,
+                        ..output.clone()
+                    };
+                    items
+                        .into_iter()
+                        .map(|v| {
+                            if v == Value::Null {
+                                Ok(v)
+                            } else {
+                                coerce_leaf(v, &item)
+                            }
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(Value::List)
+                }
+                other => Ok(other),
+            };
+        }
+        ("ID", Value::Number(_)) => return Ok(id_value(value)),
+        ("ID" | "String", Value::String(_)) => true,
+        ("String", Value::Number(_) | Value::Boolean(_)) => {
+            return Ok(Value::String(value.to_string()))
+        }
+        ("Int", Value::Number(n)) => n.is_i64() || n.is_u64(),
+        ("Float", Value::Number(_)) => true,
+        ("Boolean", Value::Boolean(_)) => true,
+        ("ID" | "String" | "Int" | "Float" | "Boolean", _) => false,
+        _ => true,
+    };
+    if ok {
+        Ok(value)
+    } else {
+        tracing::warn!(type_name = %output.type_name, "a value in the data does not fit its field type");
+        Err(async_graphql::Error::new(format!(
+            "the data for this field is not a valid {}",
+            output.type_name
+        ))
+        .extend_with(|_, ext| ext.set("code", "UPSTREAM_INVALID_RESPONSE")))
     }
 }
 
@@ -475,7 +531,8 @@ pub fn prefetch<'a>(
                         .boxed(),
                     );
                 }
-                ResolverPlan::Http(http) => {
+                // Only reads are sent ahead: a write runs when its own field resolves.
+                ResolverPlan::Http(http) if http.method == Method::GET => {
                     work.push(
                         async move {
                             let mut args: Data =

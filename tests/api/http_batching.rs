@@ -391,7 +391,6 @@ type Msg {
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug (src/engine/loader.rs load_http_single): calls are deduplicated per request whatever the method, so identical POSTs share one; the fix needs src/engine/resolve.rs too (prefetch must not pre-send non-GET calls, or a_post_field_under_a_list_is_sent_once_per_parent doubles)"]
 async fn identical_post_mutations_in_one_request_are_each_sent() {
     let upstream = Upstream::start(posts_router()).await;
     let db = TestDb::new(Backend::Sqlite).await;

@@ -547,7 +547,6 @@ async fn an_answer_of_the_wrong_shape_is_upstream_invalid_response() {
 /// A leaf inside an upstream object must have its field's type too (GraphQL result coercion):
 /// `message: String` holding an object is a field error at `[numberMsg, message]`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug (src/engine/resolve.rs, parent-resolved leaves): a JSON value of the wrong type is passed through unchecked, so `message: String` answers an object"]
 async fn a_leaf_of_the_wrong_type_inside_an_upstream_object_is_a_field_error() {
     let f = Fixture::new(0).await;
     let body = f
