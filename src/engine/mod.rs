@@ -59,6 +59,22 @@ impl Engine {
         &self.inner.http_sources
     }
 
+    /// The values of the allow-listed client headers, in a fixed order (requests that differ
+    /// in them never share an execution).
+    pub fn forwarded_header_values(&self, client_headers: &HeaderMap) -> Vec<String> {
+        self.inner
+            .forward_headers
+            .iter()
+            .map(|name| {
+                client_headers
+                    .get(name.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
     /// Executes one GraphQL request with fresh per-request state.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         self.execute_with_headers(request, &HeaderMap::new()).await

@@ -15,6 +15,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -272,6 +273,11 @@ async fn execute(
             &error_body("the request has no query", codes::BAD_REQUEST),
         );
     };
+    let variables_text = params
+        .variables
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     let variables = match params.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
@@ -291,13 +297,7 @@ async fn execute(
         }
     };
     if is_get {
-        let op_type = match &document.operations {
-            DocumentOperations::Single(op) => Some(op.node.ty),
-            DocumentOperations::Multiple(ops) => match &params.operation_name {
-                Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
-                None => None,
-            },
-        };
+        let op_type = selected_operation_type(&document, params.operation_name.as_deref());
         if matches!(
             op_type,
             Some(OperationType::Mutation) | Some(OperationType::Subscription)
@@ -315,17 +315,131 @@ async fn execute(
             return res;
         }
     }
+    let is_query = matches!(
+        selected_operation_type(&document, params.operation_name.as_deref()),
+        Some(OperationType::Query)
+    );
+    let operation = Operation {
+        query,
+        document,
+        variables,
+        operation_name: params.operation_name,
+    };
+    let outcome = if is_query && state.sharing {
+        // Identical in-flight queries (same document, operation, variables and forwarded
+        // headers) share one execution and one serialized response. Writes never do.
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            operation.query,
+            operation.operation_name.as_deref().unwrap_or(""),
+            variables_text,
+            state.engine.forwarded_header_values(headers).join("\u{0}")
+        );
+        state
+            .in_flight
+            .run(key, state.engine.clone(), operation, headers.clone())
+            .await
+    } else {
+        run_operation(&state.engine, operation, headers).await
+    };
+    let status = match (outcome.request_error, media) {
+        (true, Media::GraphqlResponseJson) => StatusCode::BAD_REQUEST,
+        _ => outcome.status,
+    };
+    respond(status, media, outcome.body.to_vec())
+}
+
+/// The type of the operation a request runs.
+fn selected_operation_type(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<OperationType> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// A parsed request, ready to run.
+pub struct Operation {
+    query: String,
+    document: async_graphql::parser::types::ExecutableDocument,
+    variables: Variables,
+    operation_name: Option<String>,
+}
+
+/// A run's result, serialized once (and shared by identical in-flight queries).
+#[derive(Clone)]
+pub struct Outcome {
+    /// No execution happened (validation failed): 400 under graphql-response+json.
+    request_error: bool,
+    status: StatusCode,
+    body: bytes::Bytes,
+}
+
+/// Identical in-flight queries: key → the shared run.
+#[derive(Default)]
+pub struct InFlight {
+    runs: std::sync::Mutex<std::collections::HashMap<String, Shared<BoxFuture<'static, Outcome>>>>,
+}
+
+impl InFlight {
+    async fn run(
+        self: &std::sync::Arc<Self>,
+        key: String,
+        engine: crate::engine::Engine,
+        operation: Operation,
+        headers: HeaderMap,
+    ) -> Outcome {
+        let fut = {
+            let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+            match runs.get(&key) {
+                Some(f) => f.clone(),
+                None => {
+                    let this = self.clone();
+                    let k = key.clone();
+                    // The run removes itself when done, whoever polls it to completion.
+                    let f = async move {
+                        let out = run_operation(&engine, operation, &headers).await;
+                        this.runs
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&k);
+                        out
+                    }
+                    .boxed()
+                    .shared();
+                    runs.insert(key, f.clone());
+                    f
+                }
+            }
+        };
+        fut.await
+    }
+}
+
+async fn run_operation(
+    engine: &crate::engine::Engine,
+    operation: Operation,
+    headers: &HeaderMap,
+) -> Outcome {
+    let Operation {
+        query,
+        document,
+        variables,
+        operation_name,
+    } = operation;
     // Kept for the error path: null propagation re-reads the document (rare, so the common
     // path does not pay for a copy of the parsed document).
     let query_text = query.clone();
     let mut request = async_graphql::Request::new(query).variables(variables);
-    let operation_name = params.operation_name;
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
     let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
-    let mut response = state.engine.execute_with_headers(request, headers).await;
+    let mut response = engine.execute_with_headers(request, headers).await;
     // async-graphql resolves root query fields concurrently and records them in completion
     // order; the spec orders response keys as selected.
     if let async_graphql::Value::Object(map) = &mut response.data {
@@ -341,28 +455,34 @@ async fn execute(
         && response.errors.iter().all(|e| e.path.is_empty());
     if !is_request_error && !response.errors.is_empty() {
         if let Ok(doc) = async_graphql::parser::parse_query(&query_text) {
-            state
-                .engine
-                .propagate_nulls(&mut response, &doc, operation_name.as_deref());
+            engine.propagate_nulls(&mut response, &doc, operation_name.as_deref());
         }
     }
-    if is_request_error {
-        let errors = response
+    let (request_error, body) = if is_request_error {
+        let errors: Vec<ServerError> = response
             .errors
             .into_iter()
             .map(|e| with_code(e, codes::VALIDATION_FAILED))
             .collect();
-        return request_error(media, errors);
-    }
-    match serde_json::to_vec(&response) {
-        Ok(body) => respond(StatusCode::OK, media, body),
+        (true, serde_json::to_vec(&json!({ "errors": errors })))
+    } else {
+        (false, serde_json::to_vec(&response))
+    };
+    match body {
+        Ok(body) => Outcome {
+            request_error,
+            status: StatusCode::OK,
+            body: body.into(),
+        },
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
-            respond_json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                media,
-                &error_body("internal error", "INTERNAL"),
-            )
+            Outcome {
+                request_error: false,
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                body: serde_json::to_vec(&error_body("internal error", "INTERNAL"))
+                    .unwrap_or_default()
+                    .into(),
+            }
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum StartError {
 pub struct AppState {
     pub engine: Engine,
     pub max_body_bytes: usize,
+    /// Operation-level sharing of identical in-flight queries (`server.sharing`).
+    pub sharing: bool,
+    pub in_flight: std::sync::Arc<graphql_http::InFlight>,
 }
 
 pub struct App {
@@ -93,6 +96,8 @@ impl App {
         let state = AppState {
             engine: engine.clone(),
             max_body_bytes: settings.server.max_body_bytes,
+            sharing: settings.server.sharing,
+            in_flight: Default::default(),
         };
         let router = router(state);
         Ok(App {

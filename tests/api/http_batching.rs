@@ -214,7 +214,9 @@ async fn concurrent_q1(batched: bool) -> (u64, u64) {
     let db = TestDb::new(Backend::Sqlite).await;
     let app = spawn(&db, &schema(&upstream.url(""), batched, false)).await;
 
-    let bodies = join_all((0..100).map(|_| app.query(Q1, json!({})))).await;
+    // Distinct operation names: identical documents would share one execution.
+    let docs: Vec<String> = (0..100).map(|i| format!("query Q{i} {Q1}")).collect();
+    let bodies = join_all(docs.iter().map(|q| app.query(q, json!({})))).await;
     for body in &bodies {
         assert_q1(body);
     }
@@ -263,15 +265,27 @@ async fn identical_gets_inside_one_request_run_once() {
     db.drop_db().await;
 }
 
-/// 50 identical concurrent requests for `slow` (300 ms upstream); the upstream calls made.
-async fn fifty_slow_requests(single_flight: bool, sharing: bool) -> u64 {
+/// 50 concurrent requests for `slow` (300 ms upstream); the upstream calls made. With
+/// `distinct`, each request is its own operation (named `Q{i}`), so only single-flight of the
+/// upstream GET can merge them; otherwise the documents are identical, and operation-level
+/// sharing merges whole executions.
+async fn fifty_slow_requests(single_flight: bool, sharing: bool, distinct: bool) -> u64 {
     let upstream = Upstream::start(posts_router()).await;
     let db = TestDb::new(Backend::Sqlite).await;
     let spawn = Spawn::with_schema(&db, &schema(&upstream.url(""), false, single_flight))
         .settings(move |s| s.server.sharing = sharing);
     let app = spawn_app(spawn).await;
 
-    let bodies = join_all((0..50).map(|_| app.query("{ slow { message } }", json!({})))).await;
+    let docs: Vec<String> = (0..50)
+        .map(|i| {
+            if distinct {
+                format!("query Q{i} {{ slow {{ message }} }}")
+            } else {
+                "{ slow { message } }".to_string()
+            }
+        })
+        .collect();
+    let bodies = join_all(docs.iter().map(|q| app.query(q, json!({})))).await;
     for body in &bodies {
         assert_eq!(body["data"]["slow"]["message"], json!("slow"), "{body}");
         assert!(body.get("errors").is_none(), "{body}");
@@ -285,18 +299,23 @@ async fn fifty_slow_requests(single_flight: bool, sharing: bool) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_identical_concurrent_requests_share_one_upstream_call_with_single_flight_on() {
-    assert_eq!(fifty_slow_requests(true, true).await, 1);
+    assert_eq!(fifty_slow_requests(true, true, true).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_identical_concurrent_queries_share_one_execution_even_without_single_flight() {
+    assert_eq!(fifty_slow_requests(false, true, false).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_identical_concurrent_requests_make_fifty_calls_when_the_source_turns_single_flight_off(
 ) {
-    assert_eq!(fifty_slow_requests(false, true).await, 50);
+    assert_eq!(fifty_slow_requests(false, true, true).await, 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_identical_concurrent_requests_make_fifty_calls_when_server_wide_sharing_is_off() {
-    assert_eq!(fifty_slow_requests(true, false).await, 50);
+    assert_eq!(fifty_slow_requests(true, false, false).await, 50);
 }
 
 const FORWARDING: &str = r#"schema

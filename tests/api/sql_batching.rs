@@ -158,7 +158,11 @@ async fn fifty_concurrent_requests_cost_exactly_two_statements_each() {
                 let first = 10 + (i % 11);
                 let body = app
                     .query(
-                        &format!("{{ products(first: {first}) {{ id category {{ name }} }} }}"),
+                        // A distinct operation per request: identical documents would
+                        // share one execution (operation-level sharing).
+                        &format!(
+                            "query Q{i} {{ products(first: {first}) {{ id category {{ name }} }} }}"
+                        ),
                         Value::Null,
                     )
                     .await;
