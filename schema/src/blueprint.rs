@@ -114,6 +114,9 @@ pub struct ObjectDef {
     pub description: Option<String>,
     pub implements: Vec<String>,
     pub fields: IndexMap<String, FieldDef>,
+    /// `@cache` on the type: the policy of every field returning this type that has no
+    /// `@cache` of its own (Apollo's rule).
+    pub cache: Option<CacheDef>,
     pub pos: Pos,
 }
 
@@ -129,7 +132,39 @@ pub struct FieldDef {
     /// `category_id`); `@map(from: "...")` overrides both (then only that key is read).
     pub source_key: SourceKey,
     pub deprecation: Option<String>,
+    /// `@cache(...)` on the field.
+    pub cache: Option<CacheDef>,
+    /// `@invalidate(tags: [...])` (mutation fields): tags whose cached entries are dropped
+    /// once the field has resolved successfully. Templates may read `args` and `result` is not
+    /// available: tags are evaluated from the arguments.
+    pub invalidate: Vec<Template>,
     pub pos: Pos,
+}
+
+/// `@cache(ttl: "30s", scope: PUBLIC, tags: ["product:{{parent.id}}"], staleIfError: "10m")`.
+#[derive(Debug, Clone)]
+pub struct CacheDef {
+    /// How long an entry is fresh (also the `max-age` this field contributes to the response's
+    /// `Cache-Control`).
+    pub ttl: Duration,
+    pub scope: CacheScope,
+    /// Tags of each entry (templates over `args` and `parent`; for a batched field evaluated
+    /// per parent, so one entry per parent key carries that parent's tags).
+    pub tags: Vec<Template>,
+    /// How long after expiry an entry may still be served when the backend fails.
+    pub stale_if_error: Option<Duration>,
+    /// Explicit opt-in to fill a PUBLIC entry from a call that forwarded client credentials
+    /// (`{{headers.authorization}}`/cookies) upstream (`publicWithCredentials: true`).
+    pub public_with_credentials: bool,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// Shared by every caller.
+    Public,
+    /// Keyed by the caller's identity (a hash of the `authorization` header); never shared.
+    Private,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

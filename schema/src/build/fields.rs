@@ -190,6 +190,8 @@ impl<'a> Builder<'a> {
             resolver,
             source_key,
             deprecation: deprecation(&dirs),
+            cache: None,
+            invalidate: Vec::new(),
             pos: def.name.pos.into(),
         }
     }

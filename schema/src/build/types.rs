@@ -155,6 +155,7 @@ impl<'a> Builder<'a> {
             description: t.description.map(str::to_string),
             implements,
             fields,
+            cache: None,
             pos: t.pos,
         }
     }
