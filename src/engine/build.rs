@@ -157,6 +157,7 @@ impl Engine {
                 http_sources: http_ordered,
                 forward_headers,
                 types: super::nulls::TypeIndex::new(bp),
+                policies: super::cache_control::PolicyIndex::new(bp),
             }),
         })
     }

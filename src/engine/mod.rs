@@ -12,6 +12,7 @@
 //! calls back up.
 
 pub mod build;
+pub mod cache_control;
 pub mod http;
 pub mod loader;
 pub mod nulls;
@@ -42,6 +43,8 @@ struct EngineInner {
     forward_headers: Vec<String>,
     /// Field types, for null propagation.
     types: nulls::TypeIndex,
+    /// Cache policies, for the response's `Cache-Control`.
+    policies: cache_control::PolicyIndex,
 }
 
 impl Engine {
@@ -109,6 +112,15 @@ impl Engine {
         operation: Option<&str>,
     ) {
         nulls::propagate(response, document, operation, &self.inner.types);
+    }
+
+    /// The `Cache-Control` policy of an operation (Apollo's rules; see [`cache_control`]).
+    pub fn cache_policy(
+        &self,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        operation: Option<&str>,
+    ) -> cache_control::ResponsePolicy {
+        self.inner.policies.policy(document, operation)
     }
 
     /// Whether every source answers (for `/readyz`).

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::engine::cache_control::ResponsePolicy;
 
 /// Stable codes for request-level errors (see the README's error table).
 pub mod codes {
@@ -319,6 +320,7 @@ async fn execute(
         selected_operation_type(&document, params.operation_name.as_deref()),
         Some(OperationType::Query)
     );
+    let policy = state.engine.cache_policy(&document, params.operation_name.as_deref());
     let operation = Operation {
         query,
         document,
@@ -346,7 +348,16 @@ async fn execute(
         (true, Media::GraphqlResponseJson) => StatusCode::BAD_REQUEST,
         _ => outcome.status,
     };
-    respond(status, media, outcome.body.to_vec())
+    let mut res = respond(status, media, outcome.body.to_vec());
+    let cache_control = if outcome.has_errors {
+        ResponsePolicy::NoStore.header_value()
+    } else {
+        policy.header_value()
+    };
+    if let Ok(v) = HeaderValue::from_str(&cache_control) {
+        res.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    res
 }
 
 /// The type of the operation a request runs.
@@ -374,6 +385,8 @@ pub struct Operation {
 pub struct Outcome {
     /// No execution happened (validation failed): 400 under graphql-response+json.
     request_error: bool,
+    /// Any error at all: the response must not be cached.
+    has_errors: bool,
     status: StatusCode,
     body: bytes::Bytes,
 }
@@ -458,6 +471,7 @@ async fn run_operation(
             engine.propagate_nulls(&mut response, &doc, operation_name.as_deref());
         }
     }
+    let has_errors = !response.errors.is_empty();
     let (request_error, body) = if is_request_error {
         let errors: Vec<ServerError> = response
             .errors
@@ -471,6 +485,7 @@ async fn run_operation(
     match body {
         Ok(body) => Outcome {
             request_error,
+            has_errors,
             status: StatusCode::OK,
             body: body.into(),
         },
@@ -478,6 +493,7 @@ async fn run_operation(
             tracing::error!(error = %e, "response serialization failed");
             Outcome {
                 request_error: false,
+                has_errors: true,
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 body: serde_json::to_vec(&error_body("internal error", "INTERNAL"))
                     .unwrap_or_default()

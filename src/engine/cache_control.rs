@@ -1,0 +1,182 @@
+//! The response's `Cache-Control`, computed from the operation by Apollo's cache-control rules:
+//!
+//! - a field's policy is its own `@cache`, else its return type's `@cache`;
+//! - root fields and fields returning an object (or a list of them) without a policy are
+//!   uncacheable; scalar and enum fields without one inherit their parent's, so they change
+//!   nothing;
+//! - the response gets the smallest `max-age` of its fields and the most restrictive scope:
+//!   anything PRIVATE makes it `private`, anything uncacheable `no-store`.
+//!
+//! Mutations, subscriptions and responses with errors are `no-store`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+use tributary_schema::{Blueprint, CacheScope, TypeDef, TypeRef};
+
+/// The cache policy of every field and type, for computing `Cache-Control`.
+#[derive(Default)]
+pub struct PolicyIndex {
+    fields: HashMap<String, HashMap<String, FieldInfo>>,
+    types: HashMap<String, (Duration, CacheScope)>,
+    possible: HashMap<String, Vec<String>>,
+    query: String,
+}
+
+struct FieldInfo {
+    ty: TypeRef,
+    policy: Option<(Duration, CacheScope)>,
+    /// Returns an object, interface or union (not a leaf).
+    composite: bool,
+}
+
+/// The response-wide policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsePolicy {
+    NoStore,
+    Cache { max_age: u64, private: bool },
+}
+
+impl ResponsePolicy {
+    pub fn header_value(self) -> String {
+        match self {
+            ResponsePolicy::NoStore => "no-store".to_string(),
+            ResponsePolicy::Cache { max_age, private: true } => format!("max-age={max_age}, private"),
+            ResponsePolicy::Cache { max_age, private: false } => format!("max-age={max_age}, public"),
+        }
+    }
+}
+
+impl PolicyIndex {
+    pub fn new(bp: &Blueprint) -> Self {
+        let mut index = PolicyIndex { query: bp.query.clone(), ..PolicyIndex::default() };
+        for ty in bp.types.values() {
+            match ty {
+                TypeDef::Object(o) | TypeDef::Interface(o) => {
+                    if let Some(c) = &o.cache {
+                        index.types.insert(o.name.clone(), (c.ttl, c.scope));
+                    }
+                    if let TypeDef::Object(_) = ty {
+                        for i in &o.implements {
+                            index.possible.entry(i.clone()).or_default().push(o.name.clone());
+                        }
+                    }
+                }
+                TypeDef::Union(u) => {
+                    index.possible.insert(u.name.clone(), u.members.clone());
+                }
+                _ => {}
+            }
+        }
+        for ty in bp.types.values() {
+            let (TypeDef::Object(o) | TypeDef::Interface(o)) = ty else { continue };
+            let fields = o
+                .fields
+                .values()
+                .map(|f| {
+                    let composite = matches!(
+                        bp.types.get(f.ty.name()),
+                        Some(TypeDef::Object(_) | TypeDef::Interface(_) | TypeDef::Union(_))
+                    );
+                    let policy = f
+                        .cache
+                        .as_ref()
+                        .map(|c| (c.ttl, c.scope))
+                        .or_else(|| index.types.get(f.ty.name()).copied());
+                    (f.name.clone(), FieldInfo { ty: f.ty.clone(), policy, composite })
+                })
+                .collect();
+            index.fields.insert(o.name.clone(), fields);
+        }
+        index
+    }
+
+    fn field(&self, type_name: &str, field: &str) -> Option<&FieldInfo> {
+        if let Some(f) = self.fields.get(type_name).and_then(|f| f.get(field)) {
+            return Some(f);
+        }
+        self.possible
+            .get(type_name)?
+            .iter()
+            .find_map(|member| self.fields.get(member).and_then(|f| f.get(field)))
+    }
+
+    /// The policy of an operation (before execution: it depends only on the selection).
+    pub fn policy(&self, doc: &ExecutableDocument, operation: Option<&str>) -> ResponsePolicy {
+        let op = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => &op.node,
+            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+                Some(op) => &op.node,
+                None => return ResponsePolicy::NoStore,
+            },
+            (DocumentOperations::Multiple(_), None) => return ResponsePolicy::NoStore,
+        };
+        if op.ty != OperationType::Query {
+            return ResponsePolicy::NoStore;
+        }
+        let mut acc = Acc { max_age: None, private: false, no_store: false };
+        self.walk(&op.selection_set.node, doc, &self.query, true, &mut acc, 0);
+        match (acc.no_store, acc.max_age) {
+            (true, _) | (false, None) => ResponsePolicy::NoStore,
+            (false, Some(max_age)) => ResponsePolicy::Cache { max_age, private: acc.private },
+        }
+    }
+
+    fn walk(&self, set: &SelectionSet, doc: &ExecutableDocument, type_name: &str, root: bool, acc: &mut Acc, depth: usize) {
+        if depth > 64 || acc.no_store {
+            return;
+        }
+        for sel in &set.items {
+            match &sel.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    if name.starts_with("__") {
+                        continue;
+                    }
+                    let Some(info) = self.field(type_name, name) else { continue };
+                    match info.policy {
+                        Some((ttl, scope)) => {
+                            let secs = ttl.as_secs();
+                            acc.max_age = Some(acc.max_age.map_or(secs, |m| m.min(secs)));
+                            if scope == CacheScope::Private {
+                                acc.private = true;
+                            }
+                        }
+                        None if root || info.composite => {
+                            acc.no_store = true;
+                            return;
+                        }
+                        None => {}
+                    }
+                    if info.composite {
+                        self.walk(&f.node.selection_set.node, doc, info.ty.name(), false, acc, depth + 1);
+                    }
+                }
+                Selection::InlineFragment(fr) => {
+                    let ty = fr
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|c| c.node.on.node.to_string())
+                        .unwrap_or_else(|| type_name.to_string());
+                    self.walk(&fr.node.selection_set.node, doc, &ty, root, acc, depth + 1);
+                }
+                Selection::FragmentSpread(sp) => {
+                    if let Some(fr) = doc.fragments.get(&sp.node.fragment_name.node) {
+                        let ty = fr.node.type_condition.node.on.node.to_string();
+                        self.walk(&fr.node.selection_set.node, doc, &ty, root, acc, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Acc {
+    max_age: Option<u64>,
+    private: bool,
+    no_store: bool,
+}
