@@ -19,8 +19,52 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub graphql: GraphqlSettings,
     pub http: HttpSettings,
+    pub cache: CacheSettings,
+    pub redis: RedisSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
+    pub websocket: WebsocketSettings,
+}
+
+/// GraphQL over WebSocket on `GET /graphql` (`graphql-transport-ws` and the legacy
+/// `graphql-ws`); see `server::ws` for the protocol policies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketSettings {
+    /// How long a client may take to send `connection_init` (then close 4408).
+    pub init_timeout: String,
+    /// Interval of the server's own pings (`ping` in graphql-transport-ws, `ka` in graphql-ws).
+    pub ping_interval: String,
+    /// Open WebSocket connections per instance; the next upgrade is refused with 503.
+    pub max_connections: usize,
+    /// Operations running at once on one connection; the next `subscribe` gets an `error`
+    /// message (code `LIMIT_EXCEEDED`) and the connection stays open.
+    pub max_subscriptions: usize,
+    /// Outgoing messages queued per connection; when full, the oldest queued result is
+    /// dropped and the client is told how many were dropped (code `EVENTS_DROPPED`).
+    pub send_buffer: usize,
+    /// Socket read buffer, bytes (tungstenite's default of 128 KiB costs ~128 KiB per idle
+    /// subscriber).
+    pub read_buffer_bytes: usize,
+    /// Socket write buffer, bytes (written out when reached or flushed).
+    pub write_buffer_bytes: usize,
+    /// Largest message accepted from a client, bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for WebsocketSettings {
+    fn default() -> Self {
+        WebsocketSettings {
+            init_timeout: "3s".into(),
+            ping_interval: "15s".into(),
+            max_connections: 10_000,
+            max_subscriptions: 100,
+            send_buffer: 64,
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 4096,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +84,35 @@ impl Default for HttpSettings {
             retries: 1,
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Bound of the in-memory cache (used when no Redis is configured), in bytes.
+    pub max_bytes: u64,
+    /// Put before every Redis key, so that applications can share a Redis.
+    pub prefix: String,
+    /// Time allowed for each Redis cache call: a slow cache is bypassed, never waited for.
+    pub timeout: String,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_bytes: 64 * 1024 * 1024,
+            prefix: "tributary:".into(),
+            timeout: "100ms".into(),
+        }
+    }
+}
+
+/// Redis: shared by the cache (and, later, pub/sub and persisted queries) when set. The
+/// `REDIS_URL` environment variable sets `url` when the settings do not.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -264,6 +337,9 @@ impl Settings {
                         e.message()
                     ))
                 })?;
+        if settings.redis.url.is_none() {
+            settings.redis.url = env.vars.get("REDIS_URL").filter(|u| !u.is_empty()).cloned();
+        }
         if env
             .vars
             .get("TRIBUTARY_MODE")
@@ -293,6 +369,9 @@ impl Settings {
             ),
             ("database.acquire_timeout", &self.database.acquire_timeout),
             ("http.timeout", &self.http.timeout),
+            ("websocket.init_timeout", &self.websocket.init_timeout),
+            ("websocket.ping_interval", &self.websocket.ping_interval),
+            ("cache.timeout", &self.cache.timeout),
         ] {
             parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
         }
@@ -374,6 +453,11 @@ impl Settings {
             http_timeout: parse_duration(&self.http.timeout).unwrap_or(Duration::from_secs(5)),
             http_retries: self.http.retries,
             sharing: self.server.sharing,
+            redis_url: self.redis.url.clone(),
+            cache_prefix: self.cache.prefix.clone(),
+            cache_timeout: parse_duration(&self.cache.timeout)
+                .unwrap_or(Duration::from_millis(100)),
+            cache_max_bytes: self.cache.max_bytes,
         }
     }
 }

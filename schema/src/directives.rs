@@ -67,6 +67,8 @@ pub(crate) enum ArgType {
     Object,
     /// An HTTP method: an enum value `GET` or the string `"GET"` (checked later).
     Method,
+    /// A cache scope: an enum value `PUBLIC` or the string `"PUBLIC"` (checked later).
+    Scope,
     /// Any constant value (`@value(of:)`).
     Any,
 }
@@ -82,6 +84,7 @@ impl ArgType {
             ArgType::StringMap => "an object of strings like {name: \"{{args.name}}\"}",
             ArgType::Object => "an object like {name: \"...\"}",
             ArgType::Method => "an HTTP method (GET, POST, PUT, PATCH or DELETE)",
+            ArgType::Scope => "a cache scope (PUBLIC or PRIVATE)",
             ArgType::Any => "a value",
         }
     }
@@ -107,7 +110,9 @@ impl ArgType {
                 _ => false,
             },
             ArgType::Object => matches!(v, ConstValue::Object(_)),
-            ArgType::Method => matches!(v, ConstValue::Enum(_) | ConstValue::String(_)),
+            ArgType::Method | ArgType::Scope => {
+                matches!(v, ConstValue::Enum(_) | ConstValue::String(_))
+            }
             ArgType::Any => true,
         }
     }
@@ -207,6 +212,28 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
         usage: "@map goes on fields of object types",
     },
     DirectiveSpec {
+        name: "cache",
+        locations: &[Location::ObjectField, Location::Object],
+        repeatable: false,
+        args: &[
+            arg("ttl", ArgType::String, true),
+            arg("scope", ArgType::Scope, false),
+            arg("tags", ArgType::StringList, false),
+            arg("staleIfError", ArgType::String, false),
+            arg("publicWithCredentials", ArgType::Boolean, false),
+        ],
+        usage: "@cache goes on fields of object types (price: Int @cache(ttl: \"30s\")) and on object types \
+                (type Product @cache(ttl: \"60s\") { ... })",
+    },
+    DirectiveSpec {
+        name: "invalidate",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[arg("tags", ArgType::StringList, true)],
+        usage: "@invalidate goes on fields of the Mutation type: \
+                placeOrder(...): Order @invalidate(tags: [\"catalogue\"])",
+    },
+    DirectiveSpec {
         name: "deprecated",
         locations: &[Location::ObjectField, Location::InterfaceField, Location::EnumValue],
         repeatable: false,
@@ -301,6 +328,10 @@ pub(crate) fn check<'a>(
             let hint = match (name, location) {
                 ("sql" | "value" | "map" | "http" | "timeout", Location::InterfaceField) => {
                     "interfaces have no resolvers: put it on the field of each implementing object type"
+                        .to_string()
+                }
+                ("cache", Location::InterfaceField | Location::Interface) => {
+                    "put @cache on the fields of each implementing object type, or on those object types"
                         .to_string()
                 }
                 ("deprecated", Location::Argument | Location::InputField) => {

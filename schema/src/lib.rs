@@ -1,8 +1,8 @@
 //! `schema.graphql` → a validated [`Blueprint`].
 //!
 //! A Tributary BFF is declared in one file: GraphQL SDL plus directives (`@source`, `@sql`,
-//! `@http`, `@timeout`, `@value`, `@map`; see `docs/directives.md`). This crate turns that
-//! text into the [`Blueprint`] the engine builds its executable schema from, and reports every
+//! `@http`, `@timeout`, `@value`, `@map`, `@cache`, `@invalidate`; see `docs/directives.md`).
+//! This crate turns that text into the [`Blueprint`] the engine builds its executable schema from, and reports every
 //! problem it can find without a database or a network, each at `file:line:col` with a hint. It is pure: the caller
 //! passes the file's text and an environment snapshot (only `{{env.X}}` reads it), so the same
 //! input always gives the same result and tests need no files or environment.
@@ -25,7 +25,8 @@
 //! - `build`: the passes from text to Blueprint: `collect` (types by name, extensions
 //!   merged), `sources` (`@source`, SQL and HTTP), `types` (types, fields, arguments, values,
 //!   interfaces), `fields` (resolver directives and their templates, checked against the
-//!   field), `http` (`@http`/`@timeout`, and the header rules shared with HTTP sources).
+//!   field), `http` (`@http`/`@timeout`, and the header rules shared with HTTP sources),
+//!   `cache` (`@cache` on fields and types, `@invalidate` on mutations, and their tags).
 //! - `directives`: the directive vocabulary (names, places, argument types) and its generic
 //!   checks.
 //! - `template`: the `{{...}}` syntax; `sql_text`: placeholders and SELECT lists in SQL text.

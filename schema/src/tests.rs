@@ -1985,3 +1985,554 @@ fn the_client_schema_strips_http_and_timeout() {
     );
     assert_eq!(print_client_schema(&built(&printed)), printed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// @cache and @invalidate
+
+/// HTTP_HEAD (lines 1-4), then `Query.products` (line 6, an @sql field) with `@cache({args})`.
+fn cached_products(args: &str) -> String {
+    format!(
+        "{HTTP_HEAD}type Query {{\n  products(first: Int): [Product!]! @sql(source: \"main\", query: \"SELECT * FROM p\") @cache({args})\n}}\n\
+         type Product {{ id: ID! name: String }}\ntype Mutation {{ m: Int }}\n"
+    )
+}
+
+// In `cached_products`, @cache is at 6:84 and its arguments start at 6:91.
+
+#[test]
+fn a_cache_ttl_is_required_and_must_be_a_positive_duration() {
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"soon\"")),
+        "6:96",
+        "ttl \"soon\" is not a duration",
+    );
+    expect_hint(&d, "\"30s\"");
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"0s\"")),
+        "6:96",
+        "@cache(ttl:) must be more than zero",
+    );
+    expect_hint(&d, "to not cache, remove @cache");
+    let d = expect_error(
+        &errors(&cached_products("scope: PUBLIC")),
+        "6:84",
+        "@cache is missing its required argument `ttl`",
+    );
+    expect_hint(&d, "add `ttl:`");
+    let d = expect_error(
+        &errors(&cached_products("ttl: 30")),
+        "6:96",
+        "argument `ttl` of @cache must be a string",
+    );
+    assert!(d.hint.is_none(), "{d}");
+}
+
+#[test]
+fn stale_if_error_must_be_a_positive_duration() {
+    let errs = errors(&cached_products("ttl: \"30s\", staleIfError: \"1.5m\""));
+    expect_error(&errs, "6:117", "staleIfError \"1.5m\" is not a duration");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"30s\", staleIfError: \"0ms\"")),
+        "6:117",
+        "@cache(staleIfError:) must be more than zero",
+    );
+    expect_hint(&d, "omit staleIfError");
+}
+
+#[test]
+fn an_unknown_cache_scope_suggests_the_closest_one() {
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"30s\", scope: PUBLC")),
+        "6:110",
+        "unknown cache scope `PUBLC`",
+    );
+    expect_hint(&d, "did you mean \"PUBLIC\"?");
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"30s\", scope: \"private\"")),
+        "6:110",
+        "unknown cache scope `private`",
+    );
+    expect_hint(&d, "did you mean \"PRIVATE\"?");
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"30s\", scope: SHARED")),
+        "6:110",
+        "unknown cache scope `SHARED`",
+    );
+    expect_hint(&d, "PUBLIC (shared by every caller) and PRIVATE");
+    let d = expect_error(
+        &errors(&cached_products("ttl: \"30s\", scope: 1")),
+        "6:110",
+        "argument `scope` of @cache must be a cache scope (PUBLIC or PRIVATE), found",
+    );
+    assert!(d.hint.is_none(), "{d}");
+    // The string form is accepted too.
+    let bp = built(&cached_products("ttl: \"30s\", scope: \"PRIVATE\""));
+    let cache = resolver(&bp, "Query", "products").cache.clone();
+    assert_eq!(cache.map(|c| c.scope), Some(CacheScope::Private));
+}
+
+#[test]
+fn public_with_credentials_is_for_public_entries_only() {
+    let d = expect_error(
+        &errors(&cached_products(
+            "ttl: \"30s\", scope: PRIVATE, publicWithCredentials: true",
+        )),
+        "6:142",
+        "publicWithCredentials applies to PUBLIC entries, and this @cache is PRIVATE",
+    );
+    expect_hint(&d, "remove publicWithCredentials");
+    built(&cached_products(
+        "ttl: \"30s\", scope: PRIVATE, publicWithCredentials: false",
+    ));
+}
+
+#[test]
+fn cache_tags_are_checked_against_the_fields_arguments_and_its_place() {
+    let sdl = cached_products(
+        "ttl: \"30s\", tags: [\"p:{{args.frist}}\", \"{{parent.id}}\", \"u:{{headers.authorization}}\", \"{{steps.a.id}}\", \"\"]",
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "6:113",
+        "field Query.products has no argument `frist`",
+    );
+    expect_hint(&d, "did you mean \"first\"?");
+    let d = expect_error(&errs, "6:131", "`{{parent.id}}` cannot be used here");
+    expect_hint(&d, "root field");
+    let d = expect_error(
+        &errs,
+        "6:150",
+        "`{{headers.authorization}}` cannot be used in @cache tags",
+    );
+    expect_hint(&d, "scope: PRIVATE");
+    expect_error(&errs, "6:179", "there are no transaction steps here");
+    let d = expect_error(&errs, "6:196", "a tag cannot be empty");
+    expect_hint(&d, "\"catalogue\"");
+    assert_eq!(errs.len(), 5, "{errs:?}");
+}
+
+#[test]
+fn parent_templates_in_cache_tags_are_checked_like_http_ones() {
+    let args =
+        "source: \"users\", path: \"/r\") @cache(ttl: \"1m\", tags: [\"p:{{parent.productId}}\"]";
+    let d = expect_error(
+        &errors(&product_reviews(args, false)),
+        "11:98",
+        "Product has no field or key `productId`",
+    );
+    expect_hint(&d, "does not come from @sql or @http");
+    built(&product_reviews(args, true));
+    let bp = built(&product_reviews(
+        "source: \"users\", path: \"/r\") @cache(ttl: \"1m\", tags: \"p:{{parent.stock_keeping_unit}}\"",
+        false,
+    ));
+    let tags = resolver(&bp, "Product", "reviews")
+        .cache
+        .as_ref()
+        .map(|c| c.tags.clone());
+    assert_eq!(
+        tags,
+        Some(vec![Template {
+            text: "p:{{parent.stock_keeping_unit}}".into(),
+            parts: vec![
+                TemplatePart::Literal("p:".into()),
+                expr(Root::Parent, &["stock_keeping_unit"]),
+            ],
+        }])
+    );
+}
+
+#[test]
+fn cache_on_a_mutation_field_is_an_error_that_points_to_invalidate() {
+    let sdl = format!(
+        "{HTTP_HEAD}type Query {{ a: Int }}\ntype Mutation {{\n  m: Int @sql(source: \"main\", query: \"SELECT 1\") @cache(ttl: \"1m\")\n}}\n"
+    );
+    let d = expect_error(
+        &errors(&sdl),
+        "7:50",
+        "@cache on mutation field Mutation.m: mutations are never cached",
+    );
+    expect_hint(&d, "use @invalidate(tags:");
+}
+
+#[test]
+fn cache_on_a_subscription_field_is_an_error() {
+    let sdl = "schema @source(name: \"main\", sql: \"sqlite://t.db\") { query: Query, subscription: Subscription }\n\
+         type Query { a: Int }\ntype Subscription {\n  ticks: Int @cache(ttl: \"1s\")\n}\n";
+    let d = expect_error(
+        &errors(sdl),
+        "4:14",
+        "@cache on subscription field Subscription.ticks: subscriptions are never cached",
+    );
+    expect_hint(&d, "remove @cache");
+}
+
+#[test]
+fn tags_stale_if_error_and_public_with_credentials_have_no_effect_without_a_resolver() {
+    let sdl = format!(
+        "{HEAD}type Query {{\n  a: Int @value(of: 1) @cache(ttl: \"1m\", tags: [\"x\"])\n  p: P @value(of: {{n: 1}})\n}}\n\
+         type P {{ n: Int @cache(ttl: \"1m\", scope: PRIVATE, staleIfError: \"1h\", publicWithCredentials: false) }}\n"
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "3:48",
+        "`tags` has no effect on Query.a: its value is a constant (@value), nothing is stored for it",
+    );
+    expect_hint(&d, "only sets the response's Cache-Control (ttl and scope)");
+    expect_error(
+        &errs,
+        "6:65",
+        "`staleIfError` has no effect on P.n: it reads its value from its parent's data",
+    );
+    expect_error(
+        &errs,
+        "6:94",
+        "`publicWithCredentials` has no effect on P.n",
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    // ttl and scope alone are fine there: they set the response's Cache-Control.
+    let sdl = format!(
+        "{HEAD}type Query {{\n  p: P @value(of: {{n: 1}}) @cache(ttl: \"1m\")\n}}\ntype P {{ n: Int @cache(ttl: \"5s\", scope: PRIVATE) }}\n"
+    );
+    let bp = built(&sdl);
+    let n = resolver(&bp, "P", "n").cache.clone();
+    assert_eq!(
+        n.map(|c| (c.ttl, c.scope, c.tags.len())),
+        Some((std::time::Duration::from_secs(5), CacheScope::Private, 0))
+    );
+}
+
+#[test]
+fn a_types_cache_tags_are_plain_text_or_env() {
+    let sdl = format!(
+        "{HEAD}type Query {{ p(id: ID): P @sql(source: \"main\", query: \"SELECT 1\") }}\n\
+         type P @cache(ttl: \"1m\", tags: [\"p:{{{{parent.id}}}}\", \"{{{{args.id}}}}\", \"r:{{{{env.REGION}}}}\"]) {{ id: ID }}\n"
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "3:36",
+        "`{{parent.id}}` cannot be used in the tags of a type's @cache",
+    );
+    expect_hint(&d, "put @cache(tags: [...]) on those fields");
+    expect_error(
+        &errs,
+        "3:53",
+        "`{{args.id}}` cannot be used in the tags of a type's @cache",
+    );
+    expect_error(&errs, "3:70", "environment variable REGION is not set");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn cache_on_a_root_type_is_an_error() {
+    let sdl = format!(
+        "{HTTP_HEAD}type Query @cache(ttl: \"1m\") {{ a: Int }}\ntype Mutation @cache(ttl: \"1m\") {{ m: Int }}\n"
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "5:12",
+        "@cache on query root Query would never apply",
+    );
+    expect_hint(&d, "put @cache on its fields");
+    let d = expect_error(
+        &errs,
+        "6:15",
+        "@cache on mutation root Mutation: mutations are never cached",
+    );
+    expect_hint(&d, "@invalidate");
+}
+
+#[test]
+fn cache_goes_on_object_types_and_their_fields_only() {
+    let sdl = format!(
+        "{HEAD}type Query {{ a: Int }}\ninterface I @cache(ttl: \"1m\") {{ n: Int @cache(ttl: \"1m\") }}\n\
+         input In @cache(ttl: \"1m\") {{ x: Int }}\n"
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(&errs, "3:13", "@cache is not allowed on an interface");
+    expect_hint(&d, "implementing object type");
+    let d = expect_error(&errs, "3:40", "@cache is not allowed on an interface field");
+    expect_hint(&d, "implementing object type");
+    let d = expect_error(&errs, "4:10", "@cache is not allowed on an input type");
+    expect_hint(&d, "type Product @cache(ttl: \"60s\")");
+}
+
+#[test]
+fn cache_written_on_a_type_and_its_extension_is_reported_at_the_second() {
+    let sdl = format!(
+        "{HEAD}type Query {{ p: P @value(of: {{n: 1}}) }}\ntype P @cache(ttl: \"1m\") {{ n: Int }}\nextend type P @cache(ttl: \"2m\")\n"
+    );
+    let d = expect_error(&errors(&sdl), "4:15", "@cache is written twice on type P");
+    expect_hint(&d, "it is also at 3:8");
+}
+
+/// HTTP_HEAD (lines 1-4), then `Mutation.review` (line 8) with `@invalidate({args})`.
+fn invalidating(args: &str) -> String {
+    format!(
+        "{HTTP_HEAD}input In {{ productId: ID!, tags: [String!] }}\ntype Query {{ a: Int }}\ntype Mutation {{\n  \
+         review(id: ID!, input: In!): Int @http(source: \"users\", method: POST, path: \"/r\") @invalidate({args})\n}}\n"
+    )
+}
+
+#[test]
+fn invalidate_goes_on_mutation_fields_only() {
+    let sdl = format!(
+        "{HEAD}type Query {{\n  a: Int @value(of: 1) @invalidate(tags: \"x\")\n}}\ntype Mutation @invalidate(tags: \"x\") {{ m: Int }}\n"
+    );
+    let errs = errors(&sdl);
+    let d = expect_error(
+        &errs,
+        "3:24",
+        "@invalidate on Query.a: only Mutation fields may have one",
+    );
+    expect_hint(&d, "to cache this field, use @cache(ttl:");
+    let d = expect_error(
+        &errs,
+        "5:15",
+        "@invalidate is not allowed on an object type",
+    );
+    expect_hint(&d, "@invalidate goes on fields of the Mutation type");
+    // A type named Mutation that is not the mutation root.
+    let sdl = "schema @source(name: \"main\", sql: \"sqlite://t.db\") { query: Query }\ntype Query { a: Int }\n\
+         type Mutation { m: Int @invalidate(tags: \"x\") }\n";
+    let d = expect_error(
+        &errors(sdl),
+        "3:24",
+        "@invalidate on Mutation.m: only Mutation fields may have one",
+    );
+    expect_hint(&d, "add `mutation: Mutation` to the schema definition");
+}
+
+#[test]
+fn invalidate_tags_read_the_mutations_arguments_only() {
+    let errs = errors(&invalidating(
+        "tags: [\"p:{{args.input.productID}}\", \"{{parent.id}}\", \"{{headers.authorization}}\", \"{{item.x}}\"]",
+    ));
+    let d = expect_error(
+        &errs,
+        "8:107",
+        "input In (at `args.input`) has no field `productID`",
+    );
+    expect_hint(&d, "did you mean \"productId\"?");
+    let d = expect_error(&errs, "8:135", "`{{parent.id}}` cannot be used here");
+    expect_hint(&d, "evaluated from the mutation's arguments");
+    let d = expect_error(
+        &errs,
+        "8:152",
+        "`{{headers.authorization}}` cannot be used in @invalidate tags",
+    );
+    expect_hint(&d, "arguments only");
+    expect_error(
+        &errs,
+        "8:181",
+        "only available in a transaction step with forEach",
+    );
+    assert_eq!(errs.len(), 4, "{errs:?}");
+}
+
+#[test]
+fn invalidate_needs_at_least_one_tag() {
+    let d = expect_error(
+        &errors(&invalidating("tags: []")),
+        "8:103",
+        "@invalidate on Mutation.review has no tags",
+    );
+    expect_hint(&d, "or remove @invalidate");
+    let d = expect_error(
+        &errors(&invalidating("").replace("@invalidate()", "@invalidate")),
+        "8:85",
+        "@invalidate is missing its required argument `tags`",
+    );
+    expect_hint(&d, "a list of strings");
+    expect_error(
+        &errors(&invalidating("tags: \" \"")),
+        "8:103",
+        "a tag cannot be empty",
+    );
+}
+
+const CACHED_SHOP: &str = r#"schema
+  @source(name: "main", sql: "sqlite://shop.db")
+  @source(name: "reviews", http: "http://127.0.0.1:4001", forwardHeaders: ["authorization"])
+{ query: Query, mutation: Mutation }
+
+type Query {
+  products(first: Int = 10): [Product!]!
+    @sql(source: "main", query: "SELECT * FROM products LIMIT $1", params: ["{{args.first}}"])
+    @cache(ttl: "30s", tags: ["catalogue", "products:{{args.first}}"], staleIfError: "10m")
+  me: Customer
+    @http(source: "reviews", path: "/me", headers: {authorization: "{{headers.authorization}}"})
+    @cache(ttl: "5s", scope: PRIVATE)
+  product(id: ID!): Product @sql(source: "main", query: "SELECT * FROM products WHERE id = $1", params: ["{{args.id}}"])
+}
+
+"A product."
+type Product @cache(ttl: "60s", tags: ["catalogue", "region:{{env.REGION | default: 'eu'}}"], publicWithCredentials: true) {
+  id: ID!
+  name: String! @cache(ttl: "1h")
+  reviews: [Review!]!
+    @http(source: "reviews", path: "/reviews", query: {productId: "{{parent.id}}"},
+          batch: {param: "productId", key: "productId"})
+    @cache(ttl: "2m", scope: "PRIVATE", tags: ["product:{{parent.id}}", "reviews"], staleIfError: "1h")
+}
+
+type Review { id: ID! productId: ID! rating: Int! }
+type Customer { id: ID! name: String }
+
+input ReviewInput { productId: ID!, rating: Int! }
+
+type Mutation {
+  postReview(input: ReviewInput!): Review
+    @http(source: "reviews", method: POST, path: "/reviews", body: "{{args.input}}")
+    @invalidate(tags: ["product:{{args.input.productId}}", "reviews", "{{env.REGION | default: 'eu'}}"])
+}
+"#;
+
+#[test]
+fn cache_and_invalidate_build_into_the_expected_blueprint() {
+    use std::time::Duration;
+
+    let bp = built(CACHED_SHOP);
+    let cache = |ty: &str, field: &str| resolver(&bp, ty, field).cache.clone();
+
+    let Some(products) = cache("Query", "products") else {
+        panic!("Query.products has no cache")
+    };
+    assert_eq!(products.ttl, Duration::from_secs(30));
+    assert_eq!(products.scope, CacheScope::Public);
+    assert_eq!(products.stale_if_error, Some(Duration::from_secs(600)));
+    assert!(!products.public_with_credentials);
+    assert_eq!(products.pos, Pos { line: 9, column: 5 });
+    assert_eq!(
+        products.tags,
+        vec![
+            Template::literal("catalogue"),
+            Template {
+                text: "products:{{args.first}}".into(),
+                parts: vec![
+                    TemplatePart::Literal("products:".into()),
+                    expr(Root::Args, &["first"]),
+                ],
+            },
+        ]
+    );
+
+    let Some(me) = cache("Query", "me") else {
+        panic!("Query.me has no cache")
+    };
+    assert_eq!(
+        (me.ttl, me.scope, me.tags.len(), me.stale_if_error),
+        (Duration::from_secs(5), CacheScope::Private, 0, None)
+    );
+    assert!(cache("Query", "product").is_none());
+
+    // The parent-resolved field: only a Cache-Control policy.
+    let name = cache("Product", "name").map(|c| (c.ttl, c.scope, c.tags.len()));
+    assert_eq!(
+        name,
+        Some((Duration::from_secs(3600), CacheScope::Public, 0))
+    );
+
+    let Some(reviews) = cache("Product", "reviews") else {
+        panic!("Product.reviews has no cache")
+    };
+    assert_eq!(reviews.ttl, Duration::from_secs(120));
+    assert_eq!(reviews.scope, CacheScope::Private);
+    assert_eq!(reviews.stale_if_error, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        reviews.tags,
+        vec![
+            Template {
+                text: "product:{{parent.id}}".into(),
+                parts: vec![
+                    TemplatePart::Literal("product:".into()),
+                    expr(Root::Parent, &["id"]),
+                ],
+            },
+            Template::literal("reviews"),
+        ]
+    );
+
+    // The type-level policy, with env resolved into plain text.
+    let Some(TypeDef::Object(product)) = bp.types.get("Product") else {
+        panic!("Product is not an object type")
+    };
+    let Some(policy) = &product.cache else {
+        panic!("Product has no type-level cache")
+    };
+    assert_eq!(
+        (policy.ttl, policy.scope, policy.stale_if_error),
+        (Duration::from_secs(60), CacheScope::Public, None)
+    );
+    assert!(policy.public_with_credentials);
+    assert_eq!(
+        policy.pos,
+        Pos {
+            line: 17,
+            column: 14
+        }
+    );
+    assert_eq!(
+        policy.tags,
+        vec![
+            Template::literal("catalogue"),
+            Template {
+                text: "region:{{env.REGION | default: 'eu'}}".into(),
+                parts: vec![TemplatePart::Literal("region:eu".into())],
+            },
+        ]
+    );
+    for other in ["Review", "Customer", "Query", "Mutation"] {
+        let Some(TypeDef::Object(o)) = bp.types.get(other) else {
+            panic!("{other} is not an object type")
+        };
+        assert!(o.cache.is_none(), "{other}");
+    }
+
+    // Invalidation on the mutation, nothing elsewhere.
+    let post = resolver(&bp, "Mutation", "postReview");
+    assert!(post.cache.is_none());
+    assert_eq!(
+        post.invalidate,
+        vec![
+            Template {
+                text: "product:{{args.input.productId}}".into(),
+                parts: vec![
+                    TemplatePart::Literal("product:".into()),
+                    expr(Root::Args, &["input", "productId"]),
+                ],
+            },
+            Template::literal("reviews"),
+            Template {
+                text: "{{env.REGION | default: 'eu'}}".into(),
+                parts: vec![TemplatePart::Literal("eu".into())],
+            },
+        ]
+    );
+    assert!(resolver(&bp, "Query", "products").invalidate.is_empty());
+}
+
+#[test]
+fn the_client_schema_strips_cache_and_invalidate_from_fields_and_types() {
+    let printed = print_client_schema(&built(CACHED_SHOP));
+    for gone in ["@cache", "@invalidate", "ttl", "{{", "catalogue"] {
+        assert!(
+            !printed.contains(gone),
+            "{gone} should not be in:\n{printed}"
+        );
+    }
+    assert!(
+        printed.contains("\"A product.\"\ntype Product {\n  id: ID!\n  name: String!\n"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("  postReview(input: ReviewInput!): Review\n"),
+        "{printed}"
+    );
+    assert_eq!(print_client_schema(&built(&printed)), printed);
+}

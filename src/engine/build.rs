@@ -22,6 +22,7 @@ use tributary_schema::{
     Root, SourceKind, SqlResolver, Template, TemplatePart, TypeDef, TypeRef,
 };
 
+use super::caching::CachePolicy;
 use super::http::{HttpBatchPlan, HttpPlan};
 use super::plan::{
     BatchPlan, FieldPlan, Output, OutputKind, ParentKey, Plans, ResolverPlan, SqlPlan, StepPlan,
@@ -54,6 +55,11 @@ pub struct EngineOptions {
     pub http_retries: u32,
     /// The server-wide switch for cross-request sharing (single-flight of upstream GETs).
     pub sharing: bool,
+    /// Redis for the cache (`REDIS_URL`); in-memory when `None`.
+    pub redis_url: Option<String>,
+    pub cache_prefix: String,
+    pub cache_timeout: Duration,
+    pub cache_max_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +148,18 @@ impl Engine {
         if !builder.diagnostics.is_empty() {
             return Err(BuildError::Schema(Diagnostics(builder.diagnostics)));
         }
+        let redis = options.redis_url.as_ref().map(|url| {
+            let mut o = tributary_connectors::cache::RedisCacheOptions::new(url.clone());
+            o.prefix = options.cache_prefix.clone();
+            o.timeout = options.cache_timeout;
+            o
+        });
+        let memory = tributary_connectors::cache::MemoryCacheOptions {
+            max_bytes: options.cache_max_bytes,
+        };
+        let cache = tributary_connectors::cache::connect(redis, memory)
+            .await
+            .map_err(|e| BuildError::Source(format!("cannot set up the cache: {e}")))?;
         let schema = register(bp, plans, options).map_err(|e| {
             BuildError::Schema(Diagnostics(vec![Diagnostic {
                 file: bp.file.clone(),
@@ -158,6 +176,7 @@ impl Engine {
                 forward_headers,
                 types: super::nulls::TypeIndex::new(bp),
                 policies: super::cache_control::PolicyIndex::new(bp),
+                cache,
             }),
         })
     }
@@ -336,6 +355,7 @@ impl Builder<'_> {
                         resolver,
                         output,
                         arg_defaults,
+                        invalidate: field.invalidate.clone(),
                         nullable: !field.ty.is_non_null(),
                     }),
                 );
@@ -387,6 +407,7 @@ impl Builder<'_> {
             }),
             steps,
             output: output_of(self.bp, &field.ty),
+            cache: cache_policy(self.bp, field),
         }))
     }
 
@@ -436,6 +457,7 @@ impl Builder<'_> {
             }),
             timeout: r.timeout,
             output: output_of(self.bp, &field.ty),
+            cache: cache_policy(self.bp, field),
         }))
     }
 
@@ -498,6 +520,24 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// A field's `@cache` policy: its own, else its return type's (for fields with a resolver).
+fn cache_policy(bp: &Blueprint, field: &FieldDef) -> Option<Arc<CachePolicy>> {
+    let def = field
+        .cache
+        .as_ref()
+        .or_else(|| match bp.types.get(field.ty.name()) {
+            Some(TypeDef::Object(o)) => o.cache.as_ref(),
+            _ => None,
+        })?;
+    Some(Arc::new(CachePolicy {
+        ttl: def.ttl,
+        scope: def.scope,
+        tags: def.tags.clone(),
+        stale_if_error: def.stale_if_error,
+        public_with_credentials: def.public_with_credentials,
+    }))
 }
 
 /// The headers of an HTTP source that forward client headers (evaluated per request).

@@ -44,15 +44,24 @@ impl ResponsePolicy {
     pub fn header_value(self) -> String {
         match self {
             ResponsePolicy::NoStore => "no-store".to_string(),
-            ResponsePolicy::Cache { max_age, private: true } => format!("max-age={max_age}, private"),
-            ResponsePolicy::Cache { max_age, private: false } => format!("max-age={max_age}, public"),
+            ResponsePolicy::Cache {
+                max_age,
+                private: true,
+            } => format!("max-age={max_age}, private"),
+            ResponsePolicy::Cache {
+                max_age,
+                private: false,
+            } => format!("max-age={max_age}, public"),
         }
     }
 }
 
 impl PolicyIndex {
     pub fn new(bp: &Blueprint) -> Self {
-        let mut index = PolicyIndex { query: bp.query.clone(), ..PolicyIndex::default() };
+        let mut index = PolicyIndex {
+            query: bp.query.clone(),
+            ..PolicyIndex::default()
+        };
         for ty in bp.types.values() {
             match ty {
                 TypeDef::Object(o) | TypeDef::Interface(o) => {
@@ -61,7 +70,11 @@ impl PolicyIndex {
                     }
                     if let TypeDef::Object(_) = ty {
                         for i in &o.implements {
-                            index.possible.entry(i.clone()).or_default().push(o.name.clone());
+                            index
+                                .possible
+                                .entry(i.clone())
+                                .or_default()
+                                .push(o.name.clone());
                         }
                     }
                 }
@@ -72,7 +85,9 @@ impl PolicyIndex {
             }
         }
         for ty in bp.types.values() {
-            let (TypeDef::Object(o) | TypeDef::Interface(o)) = ty else { continue };
+            let (TypeDef::Object(o) | TypeDef::Interface(o)) = ty else {
+                continue;
+            };
             let fields = o
                 .fields
                 .values()
@@ -86,7 +101,14 @@ impl PolicyIndex {
                         .as_ref()
                         .map(|c| (c.ttl, c.scope))
                         .or_else(|| index.types.get(f.ty.name()).copied());
-                    (f.name.clone(), FieldInfo { ty: f.ty.clone(), policy, composite })
+                    (
+                        f.name.clone(),
+                        FieldInfo {
+                            ty: f.ty.clone(),
+                            policy,
+                            composite,
+                        },
+                    )
                 })
                 .collect();
             index.fields.insert(o.name.clone(), fields);
@@ -117,15 +139,30 @@ impl PolicyIndex {
         if op.ty != OperationType::Query {
             return ResponsePolicy::NoStore;
         }
-        let mut acc = Acc { max_age: None, private: false, no_store: false };
+        let mut acc = Acc {
+            max_age: None,
+            private: false,
+            no_store: false,
+        };
         self.walk(&op.selection_set.node, doc, &self.query, true, &mut acc, 0);
         match (acc.no_store, acc.max_age) {
             (true, _) | (false, None) => ResponsePolicy::NoStore,
-            (false, Some(max_age)) => ResponsePolicy::Cache { max_age, private: acc.private },
+            (false, Some(max_age)) => ResponsePolicy::Cache {
+                max_age,
+                private: acc.private,
+            },
         }
     }
 
-    fn walk(&self, set: &SelectionSet, doc: &ExecutableDocument, type_name: &str, root: bool, acc: &mut Acc, depth: usize) {
+    fn walk(
+        &self,
+        set: &SelectionSet,
+        doc: &ExecutableDocument,
+        type_name: &str,
+        root: bool,
+        acc: &mut Acc,
+        depth: usize,
+    ) {
         if depth > 64 || acc.no_store {
             return;
         }
@@ -136,7 +173,9 @@ impl PolicyIndex {
                     if name.starts_with("__") {
                         continue;
                     }
-                    let Some(info) = self.field(type_name, name) else { continue };
+                    let Some(info) = self.field(type_name, name) else {
+                        continue;
+                    };
                     match info.policy {
                         Some((ttl, scope)) => {
                             let secs = ttl.as_secs();
@@ -152,7 +191,14 @@ impl PolicyIndex {
                         None => {}
                     }
                     if info.composite {
-                        self.walk(&f.node.selection_set.node, doc, info.ty.name(), false, acc, depth + 1);
+                        self.walk(
+                            &f.node.selection_set.node,
+                            doc,
+                            info.ty.name(),
+                            false,
+                            acc,
+                            depth + 1,
+                        );
                     }
                 }
                 Selection::InlineFragment(fr) => {

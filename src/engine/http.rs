@@ -38,6 +38,8 @@ pub struct HttpPlan {
     pub batch: Option<HttpBatchPlan>,
     pub timeout: Option<Duration>,
     pub output: Output,
+    /// `@cache` on the field.
+    pub cache: Option<Arc<super::caching::CachePolicy>>,
 }
 
 pub struct HttpBatchPlan {
@@ -66,6 +68,10 @@ pub struct Call {
     pub identity: String,
     /// For a batched plan: this parent's key (text, value).
     pub key: Option<(String, Value)>,
+    /// The cache tags of this parent's entry (`@cache(tags:)`).
+    pub tags: Vec<String>,
+    /// Whether the call forwards client credentials upstream (then a PUBLIC cache is not used).
+    pub credentialed: bool,
 }
 
 fn eval_body(scope: &Scope<'_>, body: &BodyTemplate) -> Value {
@@ -151,10 +157,45 @@ impl HttpPlan {
         }
         request.timeout = self.timeout;
         let identity = identity(&request);
+        let tags = self
+            .cache
+            .as_ref()
+            .map(|c| super::caching::tags(&c.tags, scope))
+            .unwrap_or_default();
+        let credentialed = request.headers.iter().any(|(name, _)| {
+            matches!(
+                name.as_str(),
+                "authorization" | "cookie" | "proxy-authorization"
+            )
+        });
         Ok(Call {
             request,
             identity,
             key,
+            tags,
+            credentialed,
+        })
+    }
+
+    /// The cache context for a call, if the field is cached and the call may use the cache.
+    pub fn cache_ctx(
+        &self,
+        call: &Call,
+        cache: Option<&Arc<dyn tributary_connectors::cache::Cache>>,
+        identity: Option<&String>,
+    ) -> Option<super::caching::CacheCtx> {
+        let policy = self.cache.as_ref()?;
+        if call.credentialed
+            && policy.scope == tributary_schema::CacheScope::Public
+            && !policy.public_with_credentials
+        {
+            return None;
+        }
+        Some(super::caching::CacheCtx {
+            cache: cache?.clone(),
+            policy: policy.clone(),
+            source: self.source_name.clone(),
+            identity: identity.cloned(),
         })
     }
 

@@ -13,6 +13,7 @@
 
 pub mod build;
 pub mod cache_control;
+pub mod caching;
 pub mod http;
 pub mod loader;
 pub mod nulls;
@@ -45,6 +46,8 @@ struct EngineInner {
     types: nulls::TypeIndex,
     /// Cache policies, for the response's `Cache-Control`.
     policies: cache_control::PolicyIndex,
+    /// The `@cache` store: in memory, or Redis when configured (shared by replicas).
+    cache: Arc<dyn tributary_connectors::cache::Cache>,
 }
 
 impl Engine {
@@ -55,6 +58,11 @@ impl Engine {
     /// SQL sources by name (readiness checks, tests and benchmarks count statements).
     pub fn sql_sources(&self) -> &[(String, Arc<dyn SqlSource>)] {
         &self.inner.sql_sources
+    }
+
+    /// The cache (tests and metrics read its state and counters).
+    pub fn cache(&self) -> &Arc<dyn tributary_connectors::cache::Cache> {
+        &self.inner.cache
     }
 
     /// HTTP sources by name (tests and benchmarks count upstream calls).
@@ -90,6 +98,58 @@ impl Engine {
         client_headers: &HeaderMap,
     ) -> async_graphql::Response {
         let mut state = RequestState::default();
+        state.loader.cache = Some(self.inner.cache.clone());
+        state.loader.identity = caching::identity_of(
+            client_headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            client_headers.get("cookie").and_then(|v| v.to_str().ok()),
+        );
+        for name in &self.inner.forward_headers {
+            if let Some(v) = client_headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+            {
+                state.headers.insert(name.clone(), v.to_string());
+            }
+        }
+        let state = Arc::new(state);
+        let request = request.data(state.clone());
+        let mut response = self.inner.schema.execute(request).await;
+        response.errors.retain(|e| e.message != resolve::RECORDED);
+        let stale =
+            std::mem::take(&mut *state.stale_paths.lock().unwrap_or_else(|e| e.into_inner()));
+        if !stale.is_empty() {
+            let paths = stale
+                .into_iter()
+                .map(async_graphql::Value::String)
+                .collect();
+            let mut obj = indexmap::IndexMap::new();
+            obj.insert(
+                async_graphql::Name::new("stale"),
+                async_graphql::Value::List(paths),
+            );
+            response
+                .extensions
+                .insert("cache".to_string(), async_graphql::Value::Object(obj));
+        }
+        response
+    }
+
+    /// Executes one operation as a stream of responses, for the WebSocket transports: a
+    /// subscription yields one response per event, a query or mutation exactly one. The
+    /// `connection_init` payload goes into the request's [`RequestState`].
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        client_headers: &HeaderMap,
+        init_payload: Option<serde_json::Value>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        let mut state = RequestState {
+            init_payload,
+            ..RequestState::default()
+        };
         for name in &self.inner.forward_headers {
             if let Some(v) = client_headers
                 .get(name.as_str())
@@ -99,9 +159,20 @@ impl Engine {
             }
         }
         let request = request.data(Arc::new(state));
-        let mut response = self.inner.schema.execute(request).await;
-        response.errors.retain(|e| e.message != resolve::RECORDED);
-        response
+        let strip = |mut response: async_graphql::Response| {
+            response.errors.retain(|e| e.message != resolve::RECORDED);
+            response
+        };
+        let schema = self.inner.schema.clone();
+        // The dynamic schema's `execute_stream` refuses every operation when the schema has
+        // no subscription root, so queries and mutations then run through `execute`.
+        if schema.registry().subscription_type.is_some() {
+            schema.execute_stream(request).map(strip).boxed()
+        } else {
+            futures::stream::once(async move { schema.execute(request).await })
+                .map(strip)
+                .boxed()
+        }
     }
 
     /// Applies the spec's null propagation to a response with errors (see [`nulls`]).

@@ -28,6 +28,8 @@ pub struct FieldPlan {
     /// Argument defaults, applied the same way by the resolver and by look-ahead prefetching,
     /// so both compute the same batch group.
     pub arg_defaults: Vec<(Name, Value)>,
+    /// `@invalidate` tags (mutations): dropped from the cache once the field succeeded.
+    pub invalidate: Vec<tributary_schema::Template>,
     /// Whether the field's type is nullable: a failure then nulls just this field (with the
     /// error at its path) instead of propagating.
     pub nullable: bool,
@@ -110,6 +112,8 @@ pub struct SqlPlan {
     pub batch: Option<BatchPlan>,
     pub steps: Vec<StepPlan>,
     pub output: Output,
+    /// `@cache` on the field.
+    pub cache: Option<Arc<super::caching::CachePolicy>>,
 }
 
 pub struct BatchPlan {

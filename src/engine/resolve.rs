@@ -14,6 +14,7 @@ use indexmap::IndexMap;
 use tributary_connectors::sql::Row;
 use tributary_connectors::ConnectorError;
 
+use super::caching::LoadKey;
 use super::http::HttpPlan;
 use super::loader::RequestLoader;
 use super::plan::{FieldPlan, Output, OutputKind, Plans, ResolverPlan, SqlPlan};
@@ -27,6 +28,11 @@ pub struct RequestState {
     /// The client's request headers that some HTTP source allow-lists (`forwardHeaders`), by
     /// lower-case name; nothing else from the client reaches templates.
     pub headers: HashMap<String, String>,
+    /// The `connection_init` payload of the WebSocket connection the operation runs on
+    /// (`None` over HTTP); it will carry the auth token.
+    pub init_payload: Option<serde_json::Value>,
+    /// Paths of fields answered from stale cache entries (stale-if-error).
+    pub stale_paths: std::sync::Mutex<Vec<String>>,
 }
 
 type Data = IndexMap<Name, Value>;
@@ -111,6 +117,9 @@ pub fn resolver(
                         }
                         _ => Ok(None),
                     };
+                    if result.is_ok() && !plan.invalidate.is_empty() {
+                        invalidate(gql, &plan).await;
+                    }
                     match result {
                         Err(error) => record(gql, error, nullable),
                         ok => ok,
@@ -285,12 +294,19 @@ async fn resolve_http<'a>(
             None
         });
     }
+    let stale_key = match &call.key {
+        Some((text, _)) => text.clone(),
+        None => call.identity.clone(),
+    };
     let result = state
         .loader
         .load_http(&http, vec![call])
         .await
         .into_iter()
         .next();
+    if http.cache.is_some() && state.loader.was_stale(http.id, &stale_key) {
+        note_stale(state, ctx.ctx);
+    }
     let value = match result {
         Some(Ok(value)) => value,
         Some(Err(e)) if e.status() == Some(404) && plan.nullable => return Ok(None),
@@ -322,6 +338,61 @@ fn not_found(field: &str, source: &str) -> async_graphql::Error {
     tracing::debug!(field, source, "upstream answered 404 for a non-null field");
     async_graphql::Error::new("the requested item does not exist")
         .extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
+}
+
+/// The cache tags of one parent's entry, if the field is cached.
+fn cache_tags(
+    policy: &Option<Arc<super::caching::CachePolicy>>,
+    args: &Data,
+    parent: Option<&Data>,
+) -> Vec<String> {
+    match policy {
+        Some(p) if !p.tags.is_empty() => {
+            let scope = Scope {
+                args: Some(args),
+                parent,
+                ..Scope::default()
+            };
+            super::caching::tags(&p.tags, &scope)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `@invalidate`: drops the tagged cache entries once a mutation field has succeeded, so the
+/// next read is fresh on every replica sharing the cache.
+async fn invalidate(gql: &async_graphql::Context<'_>, plan: &FieldPlan) {
+    let Ok(state) = gql.data::<Arc<RequestState>>() else {
+        return;
+    };
+    let Some(cache) = &state.loader.cache else {
+        return;
+    };
+    let args: Data = gql
+        .field()
+        .arguments()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let scope = Scope {
+        args: Some(&args),
+        ..Scope::default()
+    };
+    let tags = super::caching::tags(&plan.invalidate, &scope);
+    if !tags.is_empty() {
+        cache.invalidate_tags(&tags).await;
+    }
+}
+
+/// Records that this field was answered from a stale cache entry (stale-if-error), for the
+/// response's `extensions.cache.stale`.
+fn note_stale(state: &RequestState, ctx: &async_graphql::Context<'_>) {
+    let path = ctx.path_node.map(|p| p.to_string()).unwrap_or_default();
+    state
+        .stale_paths
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path);
 }
 
 /// Turns a connector error into a field error: a fixed public message and a stable code; the
@@ -385,11 +456,20 @@ async fn resolve_sql<'a>(
             ..Scope::default()
         };
         let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+        let tags = cache_tags(&sql.cache, args, parent);
+        let key = LoadKey {
+            text: text.clone(),
+            value: key_value.clone(),
+            tags,
+        };
         let mut loaded = state
             .loader
-            .load_many(&sql, params, vec![(text.clone(), key_value.clone())])
+            .load_many(&sql, params, vec![key])
             .await
             .map_err(|e| fail(&e))?;
+        if sql.cache.is_some() && state.loader.was_stale(sql.id, &text) {
+            note_stale(state, ctx.ctx);
+        }
         loaded.remove(&text).unwrap_or_default()
     } else if !sql.steps.is_empty() {
         run_transaction(&sql, args, parent)
@@ -402,13 +482,16 @@ async fn resolve_sql<'a>(
             ..Scope::default()
         };
         let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
-        sql.source
-            .query(&sql.stmt, &params, None)
+        let tags = cache_tags(&sql.cache, args, parent);
+        let (rows, stale) = state
+            .loader
+            .query_sql(&sql, params, tags)
             .await
-            .map_err(|e| fail(&e))?
-            .into_iter()
-            .map(Arc::new)
-            .collect()
+            .map_err(|e| fail(&e))?;
+        if stale {
+            note_stale(state, ctx.ctx);
+        }
+        rows
     };
 
     if plan.output.list && plan.output.kind == OutputKind::Object && !rows.is_empty() {
@@ -511,10 +594,18 @@ pub fn prefetch<'a>(
                                 ..Scope::default()
                             };
                             let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
-                            let keys: Vec<(String, Value)> = parents
+                            let keys: Vec<LoadKey> = parents
                                 .iter()
-                                .filter_map(|p| batch.parent_key.read(p))
-                                .filter_map(|v| key_text(v).map(|t| (t, v.clone())))
+                                .filter_map(|p| {
+                                    let v = batch.parent_key.read(p)?;
+                                    let text = key_text(v)?;
+                                    let tags = cache_tags(&sql.cache, &args, Some(p));
+                                    Some(LoadKey {
+                                        text,
+                                        value: v.clone(),
+                                        tags,
+                                    })
+                                })
                                 .collect();
                             if keys.is_empty() {
                                 return;

@@ -320,7 +320,9 @@ async fn execute(
         selected_operation_type(&document, params.operation_name.as_deref()),
         Some(OperationType::Query)
     );
-    let policy = state.engine.cache_policy(&document, params.operation_name.as_deref());
+    let policy = state
+        .engine
+        .cache_policy(&document, params.operation_name.as_deref());
     let operation = Operation {
         query,
         document,

@@ -142,7 +142,7 @@ pub(super) fn collect<'a>(sink: &mut Sink, doc: &'a ServiceDocument) -> Collecte
                     sink.error_hint(
                         d.pos,
                         format!("custom directive @{name} is not supported"),
-                        "Tributary's directives (@source, @sql, @http, @timeout, @value, @map) are built in; remove this definition",
+                        "Tributary's directives (@source, @sql, @http, @timeout, @value, @map, @cache, @invalidate) are built in; remove this definition",
                     );
                 }
             }

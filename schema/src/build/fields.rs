@@ -71,6 +71,12 @@ pub(super) enum HeaderAccess {
     Forward { source: String, names: Vec<String> },
     /// Any: the source is unknown or not usable (reported already).
     Unchecked,
+    /// None, because of where the template is (`@cache`/`@invalidate` tags): `place` names it
+    /// in the message ("@cache tags"), `why` is the hint.
+    Forbidden {
+        place: &'static str,
+        why: &'static str,
+    },
 }
 
 /// Which kind of source a resolver directive needs.
@@ -182,6 +188,16 @@ impl<'a> Builder<'a> {
             }
         }
 
+        let cache = dirs
+            .iter()
+            .find(|d| d.name == "cache")
+            .and_then(|c| self.field_cache(t, def, c, &resolver));
+        let invalidate = dirs
+            .iter()
+            .find(|d| d.name == "invalidate")
+            .map(|d| self.invalidate(t, def, d))
+            .unwrap_or_default();
+
         FieldDef {
             name: name.to_string(),
             description: def.description.as_ref().map(|d| d.node.clone()),
@@ -190,8 +206,8 @@ impl<'a> Builder<'a> {
             resolver,
             source_key,
             deprecation: deprecation(&dirs),
-            cache: None,
-            invalidate: Vec::new(),
+            cache,
+            invalidate,
             pos: def.name.pos.into(),
         }
     }
@@ -802,6 +818,11 @@ impl<'a> Builder<'a> {
                 );
                 return None;
             }
+            HeaderAccess::Forbidden { place, why } => {
+                self.sink
+                    .error_hint(pos, format!("`{}` cannot be used in {place}", e.text), *why);
+                return None;
+            }
             HeaderAccess::Forward { source, names } if !names.contains(&name) => {
                 self.sink.error_hint(
                     pos,
@@ -991,7 +1012,7 @@ enum StatementKind {
 }
 
 /// A list value's elements, or the value itself (GraphQL coerces a single value to a list).
-fn as_list<'a>(v: &Val<'a>) -> Vec<Val<'a>> {
+pub(super) fn as_list<'a>(v: &Val<'a>) -> Vec<Val<'a>> {
     match v.value {
         ConstValue::List(_) => v.items(),
         _ => vec![v.clone()],

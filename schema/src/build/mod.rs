@@ -6,11 +6,13 @@
 //!    environment snapshot;
 //! 4. roots (`schema { query: ... }` or the default names);
 //! 5. [`types`]: every type, field, argument and value, with [`fields`] checking resolver
-//!    directives and their templates against the field they are on.
+//!    directives and their templates against the field they are on, and [`cache`] the
+//!    `@cache` and `@invalidate` policies of fields and types.
 //!
 //! Every pass reports into one [`Sink`] and carries on, so a run lists all the errors of the
 //! file; the Blueprint is only returned when there are none.
 
+mod cache;
 mod collect;
 mod fields;
 mod http;

@@ -80,7 +80,7 @@ impl<'a> Builder<'a> {
 
     fn object(&mut self, t: &RawType<'a>) -> ObjectDef {
         let interface = t.kind == RawKind::Interface;
-        self.directives_at(
+        let dirs = self.directives_at(
             &t.directives,
             if interface {
                 Location::Interface
@@ -150,12 +150,13 @@ impl<'a> Builder<'a> {
                 "GraphQL object types and interfaces need at least one field",
             );
         }
+        let cache = self.type_cache(t, &dirs);
         ObjectDef {
             name: t.name.to_string(),
             description: t.description.map(str::to_string),
             implements,
             fields,
-            cache: None,
+            cache,
             pos: t.pos,
         }
     }
