@@ -89,6 +89,8 @@ impl Default for HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
+    /// Whether `@cache` fields are cached at all (responses still get `Cache-Control`).
+    pub enabled: bool,
     /// Bound of the in-memory cache (used when no Redis is configured), in bytes.
     pub max_bytes: u64,
     /// Put before every Redis key, so that applications can share a Redis.
@@ -100,6 +102,7 @@ pub struct CacheSettings {
 impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
+            enabled: true,
             max_bytes: 64 * 1024 * 1024,
             prefix: "tributary:".into(),
             timeout: "100ms".into(),
@@ -453,6 +456,7 @@ impl Settings {
             http_timeout: parse_duration(&self.http.timeout).unwrap_or(Duration::from_secs(5)),
             http_retries: self.http.retries,
             sharing: self.server.sharing,
+            caching: self.cache.enabled,
             redis_url: self.redis.url.clone(),
             cache_prefix: self.cache.prefix.clone(),
             cache_timeout: parse_duration(&self.cache.timeout)

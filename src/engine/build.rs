@@ -55,6 +55,8 @@ pub struct EngineOptions {
     pub http_retries: u32,
     /// The server-wide switch for cross-request sharing (single-flight of upstream GETs).
     pub sharing: bool,
+    /// Whether `@cache` fields use the cache.
+    pub caching: bool,
     /// Redis for the cache (`REDIS_URL`); in-memory when `None`.
     pub redis_url: Option<String>,
     pub cache_prefix: String,
@@ -177,6 +179,7 @@ impl Engine {
                 types: super::nulls::TypeIndex::new(bp),
                 policies: super::cache_control::PolicyIndex::new(bp),
                 cache,
+                caching: options.caching,
             }),
         })
     }

@@ -48,6 +48,8 @@ struct EngineInner {
     policies: cache_control::PolicyIndex,
     /// The `@cache` store: in memory, or Redis when configured (shared by replicas).
     cache: Arc<dyn tributary_connectors::cache::Cache>,
+    /// `cache.enabled`: when off, loads bypass the cache.
+    caching: bool,
 }
 
 impl Engine {
@@ -98,7 +100,9 @@ impl Engine {
         client_headers: &HeaderMap,
     ) -> async_graphql::Response {
         let mut state = RequestState::default();
-        state.loader.cache = Some(self.inner.cache.clone());
+        if self.inner.caching {
+            state.loader.cache = Some(self.inner.cache.clone());
+        }
         state.loader.identity = caching::identity_of(
             client_headers
                 .get("authorization")

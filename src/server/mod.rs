@@ -7,6 +7,7 @@
 
 pub mod graphql_http;
 pub mod health;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -99,7 +100,7 @@ impl App {
             sharing: settings.server.sharing,
             in_flight: Default::default(),
         };
-        let router = router(state);
+        let router = router(state).layer(axum::Extension(ws::WsState::new(&settings)));
         Ok(App {
             listener,
             router,
@@ -161,7 +162,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(graphql_http::get_graphql).post(graphql_http::post_graphql),
+            get(ws::get_graphql).post(graphql_http::post_graphql),
         )
         .route("/", get(graphql_http::playground))
         .route("/healthz", get(health::healthz))

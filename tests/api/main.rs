@@ -17,3 +17,4 @@ mod sql_batching;
 mod sql_safety;
 mod sql_types;
 mod transactions;
+mod websocket;

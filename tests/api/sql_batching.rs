@@ -36,11 +36,16 @@ async fn counted(app: &TestApp, query: &str) -> (Value, u64) {
     (body, cost)
 }
 
+/// The demo storefront with `@cache` off: these tests count the statements each query costs.
+fn uncached(db: &TestDb) -> Spawn {
+    Spawn::demo(db).settings(|s| s.cache.enabled = false)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_products_with_their_category_cost_two_statements() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(&app, "{ products(first: 20) { id category { name } } }").await;
         let products = body["data"]["products"].as_array().expect("products");
         assert_eq!(products.len(), 20, "{backend:?}");
@@ -61,7 +66,7 @@ async fn twenty_products_with_their_category_cost_two_statements() {
 async fn four_levels_with_new_keys_at_each_level_cost_four_statements() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(
             &app,
             "{ categories { products(limit: 2) { category { products(limit: 3) { id } } } } }",
@@ -92,7 +97,7 @@ async fn products_category_products_category_costs_one_statement_per_level_reusi
 ) {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(
             &app,
             "{ products(first: 20) { id category { id products { id category { id } } } } }",
@@ -120,7 +125,7 @@ async fn products_category_products_category_costs_one_statement_per_level_reusi
 async fn categories_with_their_products_and_their_category_cost_one_statement_per_level() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(
             &app,
             "{ categories { id products { id category { id name } } } }",
@@ -149,7 +154,7 @@ async fn categories_with_their_products_and_their_category_cost_one_statement_pe
 async fn fifty_concurrent_requests_cost_exactly_two_statements_each() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = std::sync::Arc::new(spawn_app(Spawn::demo(&db)).await);
+        let app = std::sync::Arc::new(spawn_app(uncached(&db)).await);
         let before = app.statements();
         let mut tasks = Vec::new();
         for i in 0..50 {
@@ -196,7 +201,7 @@ async fn fifty_concurrent_requests_cost_exactly_two_statements_each() {
 async fn a_customer_with_orders_lines_products_and_categories_costs_five_statements() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let query = |customer: i64| {
             format!(
                 r#"{{ customer(id: "{customer}") {{ orders {{ id lines {{ quantity product {{ sku category {{ name }} }} }} }} }} }}"#
@@ -260,7 +265,7 @@ async fn the_same_batched_field_twice_with_the_same_arguments_runs_once_and_with
 ) {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(
             &app,
             "{ products(first: 10) { a: category { name } b: category { slug } } }",
@@ -301,7 +306,7 @@ async fn the_same_batched_field_twice_with_the_same_arguments_runs_once_and_with
 async fn fragments_and_aliases_batch_like_plain_fields() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(
             &app,
             "{ products(first: 20) { ...P } }
@@ -326,7 +331,7 @@ async fn fragments_and_aliases_batch_like_plain_fields() {
 async fn two_root_lists_share_the_load_of_their_common_keys() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         // Products 1..10 are all in category 1: whichever list looks ahead first loads it, the
         // other waits for that same load.
         let (body, cost) = counted(
@@ -352,7 +357,7 @@ async fn two_root_lists_share_the_load_of_their_common_keys() {
 async fn a_batched_field_left_out_by_skip_or_include_costs_no_statement() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let query = "query($with: Boolean!) { products(first: 20) { id category @include(if: $with) { name } } }";
         for (with, expected) in [(false, 1), (true, 2)] {
             let before = app.statements();
@@ -384,7 +389,7 @@ async fn a_batched_field_left_out_by_skip_or_include_costs_no_statement() {
 async fn each_product_gets_its_own_category() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, _) = counted(&app, "{ products(first: 100) { id category { id } } }").await;
         let got: Vec<(i64, i64)> = body["data"]["products"]
             .as_array()
@@ -408,7 +413,7 @@ async fn each_product_gets_its_own_category() {
 async fn each_category_gets_its_own_products_in_id_order() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         let (body, cost) = counted(&app, "{ categories { id products(limit: 100) { id } } }").await;
         assert_eq!(cost, 2);
         let got: BTreeMap<i64, Vec<i64>> = body["data"]["categories"]
@@ -459,7 +464,7 @@ async fn each_category_gets_its_own_products_in_id_order() {
 async fn parents_without_rows_get_an_empty_list() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         db.exec("INSERT INTO categories (id, name, slug, description) VALUES (100, 'Empty Shelf', 'empty-shelf', NULL)").await;
         db.exec("INSERT INTO customers (id, email, name) VALUES (100, 'no.orders@example.com', 'No Orders')").await;
 
@@ -585,7 +590,7 @@ async fn add_fifty_products(db: &TestDb) {
 async fn first_is_capped_at_one_hundred_and_at_zero() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         add_fifty_products(&db).await;
         assert_eq!(direct::count(&db, "products").await, 110);
         let all = direct::ints(&db, "SELECT id FROM products ORDER BY id").await;
@@ -637,7 +642,7 @@ async fn first_is_capped_at_one_hundred_and_at_zero() {
 async fn paging_with_after_visits_every_product_once_in_id_order() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
-        let app = spawn_app(Spawn::demo(&db)).await;
+        let app = spawn_app(uncached(&db)).await;
         add_fifty_products(&db).await;
         let expected = direct::ints(&db, "SELECT id FROM products ORDER BY id").await;
         let mut seen: Vec<i64> = Vec::new();
