@@ -52,6 +52,9 @@ start_server() { # name
     baseline) "$bin/tributary-bench-baseline" "127.0.0.1:$port" 2>/dev/null & ;;
     tributary) TRIBUTARY_LOG__LEVEL=warn "$bin/tributary" --production --schema bench/schema.graphql --listen "127.0.0.1:$port" 2>/dev/null & ;;
     tributary-nosharing) TRIBUTARY_SERVER__SHARING=false TRIBUTARY_LOG__LEVEL=warn "$bin/tributary" --production --schema bench/schema.graphql --listen "127.0.0.1:$port" 2>/dev/null & ;;
+    # S1: the demo storefront (SQLite + the bundled HTTP services), development mode.
+    s1-cached) (cd "$s1dir" && TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
+    s1-uncached) (cd "$s1dir" && TRIBUTARY_CACHE__ENABLED=false TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
   esac
   server_pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' -d '{"query":"{greet}"}' && return 0; sleep 0.1; done
@@ -73,6 +76,9 @@ elif name == "Q2":
     assert len(d["posts"]) == 100 and all(p["title"] for p in d["posts"]), "Q2: 100 titles"
 elif name == "Q3":
     assert d["greet"] == "Hello World!", "Q3: greet"
+elif name == "S1":
+    ps = d["products"]
+    assert len(ps) == 20 and all(p["category"]["name"] and isinstance(p["reviews"], list) for p in ps), "S1: 20 products with category and reviews"
 PY
 }
 
@@ -82,6 +88,8 @@ declare -A query=(
   [Q3]='{"operationName":null,"variables":{},"query":"{greet}"}'
 )
 declare -A base_rps
+s1dir=$(mktemp -d)
+query[S1]='{"operationName":null,"variables":{},"query":"{products(first:20){id name priceCents category{name} reviews{rating} stock{available}}}"}'
 
 printf '%-22s %-4s %10s %9s %9s %7s %14s %9s %8s\n' server scenario "req/s" "p50 ms" "p99 ms" errors "upstream/req" "RSS MiB" ratio
 for server in baseline tributary tributary-nosharing; do
@@ -104,4 +112,22 @@ for server in baseline tributary tributary-nosharing; do
   done
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 done
-echo "skipped: S1a-S1c (SQL fixture), S1 (storefront), W1 (WebSocket fan-out): not built yet"
+# S1: the storefront query with @cache on and off (sharing on in both). The SQLite file is
+# created and seeded by the first start.
+for server in s1-cached s1-uncached; do
+  start_server "$server"
+  q=S1
+  check "$q" "${query[$q]}" || { echo "bench: $server gave wrong answers for $q" >&2; exit 1; }
+  wrk_lua=$(mktemp --suffix .lua)
+  { printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "${query[$q]}"; cat "$lua"; } >"$wrk_lua"
+  wrk -t2 -c100 -d3s -s "$wrk_lua" "http://127.0.0.1:$port/graphql" >/dev/null 2>&1 || true
+  line=$(wrk -t2 -c100 -d"$duration" -s "$wrk_lua" "http://127.0.0.1:$port/graphql" 2>/dev/null | grep '^RESULT' || true)
+  read -r _ reqs rps p50 p99 errs <<<"$line"
+  rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server_pid/status")
+  if [[ $server == s1-cached ]]; then s1_cached=$rps; ratio="-"; else ratio=$(python3 -c "print(f'{$s1_cached/max($rps,0.001):.2f}x cached/uncached')"); fi
+  printf '%-22s %-4s %10s %9s %9s %7s %14s %9s %8s\n' "$server" "$q" "$rps" "$p50" "$p99" "$errs" "-" "$rss" "$ratio"
+  rm -f "$wrk_lua"
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+done
+rm -rf "$s1dir"
+echo "skipped: S1a-S1c (SQL fixture), W1 (WebSocket fan-out): not built yet"
