@@ -466,26 +466,35 @@ struct RunningOp {
 
 impl RunningOp {
     async fn run(self, payload: OperationPayload) {
-        self.execute(payload).await;
-        let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
-        if ops
-            .get(&self.id)
-            .is_some_and(|(g, _)| *g == self.generation)
-        {
-            ops.remove(&self.id);
+        let last = self.execute(payload).await;
+        // Deregistered before the last message is queued: once the client reads `complete`
+        // (or `error`) it may reuse the id at once. A stopped or replaced operation sends
+        // nothing more.
+        let current = {
+            let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+            let current = ops
+                .get(&self.id)
+                .is_some_and(|(g, _)| *g == self.generation);
+            if current {
+                ops.remove(&self.id);
+            }
+            current
+        };
+        if current {
+            for m in last {
+                self.outbox.push_control(Some(&self.id), m);
+            }
         }
     }
 
-    async fn execute(&self, payload: OperationPayload) {
+    /// Runs the operation, queueing its results; returns the messages that end it.
+    async fn execute(&self, payload: OperationPayload) -> Vec<String> {
         let (id, protocol) = (self.id.as_str(), self.protocol);
         let document = match async_graphql::parser::parse_query(&payload.query) {
             Ok(d) => d,
             Err(e) => {
                 let error = with_code(e.into(), codes::PARSE_FAILED);
-                for m in protocol.request_error(id, &[error]) {
-                    self.outbox.push_control(Some(id), m);
-                }
-                return;
+                return protocol.request_error(id, &[error]);
             }
         };
         let order = root_response_keys(&document, payload.operation_name.as_deref());
@@ -512,10 +521,7 @@ impl RunningOp {
                     .into_iter()
                     .map(|e| with_code(e, codes::VALIDATION_FAILED))
                     .collect();
-                for m in protocol.request_error(id, &errors) {
-                    self.outbox.push_control(Some(id), m);
-                }
-                return;
+                return protocol.request_error(id, &errors);
             }
             first = false;
             if let async_graphql::Value::Object(map) = &mut response.data {
@@ -539,14 +545,11 @@ impl RunningOp {
                     tracing::error!(error = %e, "response serialization failed");
                     let error =
                         json!({"message": "internal error", "extensions": {"code": "INTERNAL"}});
-                    for m in protocol.request_error(id, &[error]) {
-                        self.outbox.push_control(Some(id), m);
-                    }
-                    return;
+                    return protocol.request_error(id, &[error]);
                 }
             }
         }
-        self.outbox.push_control(Some(id), protocol.complete(id));
+        vec![protocol.complete(id)]
     }
 }
 
@@ -867,5 +870,25 @@ mod tests {
         let texts: Vec<&str> = st.queue.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["3", "done"]);
         assert_eq!(st.dropped.get("a"), Some(&2));
+    }
+
+    #[tokio::test]
+    async fn the_next_message_of_an_operation_with_dropped_results_follows_a_notice() {
+        let outbox = Outbox::new(1, Protocol::TransportWs);
+        outbox.push_result("a", "1".into());
+        outbox.push_result("a", "2".into());
+        let Next::Send(texts) = outbox.next().await else {
+            panic!("messages expected");
+        };
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        let notice: Value = serde_json::from_str(&texts[0]).expect("JSON");
+        assert_eq!(notice["id"], "a");
+        assert_eq!(notice["type"], "next");
+        assert_eq!(
+            notice["payload"]["errors"][0]["extensions"]["code"],
+            EVENTS_DROPPED
+        );
+        assert_eq!(notice["payload"]["errors"][0]["extensions"]["dropped"], 1);
+        assert_eq!(texts[1], "2");
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: one binary, one harness (`helpers`), the real server over real HTTP.
 
 mod binary;
+mod cache_support;
+mod cache_ttl;
 mod cli;
 mod direct;
 mod graphql_http;

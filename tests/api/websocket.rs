@@ -342,7 +342,8 @@ async fn a_subscribe_before_connection_ack_closes_the_connection_with_4401() {
 async fn a_subscribe_reusing_the_id_of_a_running_operation_closes_the_connection_with_4409() {
     let (app, db, _upstream) = hanging_app(|_| {}).await;
     let mut socket = acknowledged(&app).await;
-    let subscribe = json!({"id": "dup", "type": "subscribe", "payload": {"query": "{ hang { message } }"}});
+    let subscribe =
+        json!({"id": "dup", "type": "subscribe", "payload": {"query": "{ hang { message } }"}});
     send(&mut socket, subscribe.clone()).await;
     send(&mut socket, subscribe).await;
     assert_eq!(
@@ -514,7 +515,51 @@ async fn the_connection_beyond_max_connections_is_refused_with_503() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("the second connection was accepted"),
     }
+    // Once the first connection is gone its slot is free again.
     drop(first);
+    let again = tokio::time::timeout(WAIT, async {
+        loop {
+            match try_connect(&app, Some(TRANSPORT)).await {
+                Ok(socket) => return socket,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("a connection is accepted once the first one closed");
+    drop(again);
+    finish(app, db).await;
+}
+
+#[tokio::test]
+async fn the_legacy_protocol_answers_a_message_that_is_not_json_with_connection_error_and_stays_open(
+) {
+    let (app, db) = demo_app(|s| s.websocket.ping_interval = "0s".into()).await;
+    let mut socket = connect(&app, LEGACY).await;
+    send(&mut socket, json!({"type": "connection_init"})).await;
+    assert_eq!(
+        next_message(&mut socket).await,
+        json!({"type": "connection_ack"})
+    );
+    send_text(&mut socket, "{not json").await;
+    let error = next_message(&mut socket).await;
+    assert_eq!(error["type"], "connection_error", "{error}");
+    send(
+        &mut socket,
+        json!({"id": "v", "type": "start", "payload": {"query": "{ nope }"}}),
+    )
+    .await;
+    let data = next_message(&mut socket).await;
+    assert_eq!(data["type"], "data", "{data}");
+    assert_eq!(
+        data["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{data}"
+    );
+    assert_eq!(
+        next_message(&mut socket).await,
+        json!({"id": "v", "type": "complete"})
+    );
+    drop(socket);
     finish(app, db).await;
 }
 
@@ -549,10 +594,7 @@ async fn the_operation_beyond_max_subscriptions_gets_a_limit_exceeded_error_and_
     .await;
     let next = next_message(&mut socket).await;
     assert_eq!(next["id"], "c", "{next}");
-    assert_eq!(
-        next["payload"]["data"]["quick"]["message"], "hi",
-        "{next}"
-    );
+    assert_eq!(next["payload"]["data"]["quick"]["message"], "hi", "{next}");
     assert_eq!(
         next_message(&mut socket).await,
         json!({"id": "c", "type": "complete"})
