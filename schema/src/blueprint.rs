@@ -138,6 +138,37 @@ pub struct FieldDef {
     /// once the field has resolved successfully. Templates may read `args` and `result` is not
     /// available: tags are evaluated from the arguments.
     pub invalidate: Vec<Template>,
+    /// `@publish(topic:, payload:)` (mutation fields, repeatable): events published once the
+    /// field has resolved successfully.
+    pub publish: Vec<PublishDef>,
+    pub pos: Pos,
+}
+
+/// `@publish(topic: "reviews:{{args.input.productId}}")`: after the mutation field succeeds,
+/// its result (the SQL row or HTTP answer, as the field's subscribers will resolve it) — or the
+/// declared `payload` — is published to the topic.
+#[derive(Debug, Clone)]
+pub struct PublishDef {
+    /// Templates over `args` (and `env`, resolved).
+    pub topic: Template,
+    /// A payload instead of the result (templates over `args`).
+    pub payload: Option<BodyTemplate>,
+    pub pos: Pos,
+}
+
+/// `@subscribe(topic: "reviews:{{args.productId}}")` on a Subscription field: streams the
+/// events of the topic; each event is the field's value, and its nested fields resolve
+/// through connectors like any query's. With `source:` naming a PostgreSQL source, the topic is
+/// a `LISTEN` channel on that database (events are `NOTIFY` payloads, JSON objects).
+#[derive(Debug, Clone)]
+pub struct SubscribeDef {
+    /// Templates over `args` (and `env`, resolved).
+    pub topic: Template,
+    /// A SQL source to `LISTEN` on instead of the pub/sub.
+    pub source: Option<String>,
+    /// Only events whose field equals the value are delivered (`filter: {orderId:
+    /// "{{args.orderId}}"}`), compared by their text.
+    pub filter: Vec<(String, Template)>,
     pub pos: Pos,
 }
 
@@ -271,6 +302,8 @@ pub enum Resolver {
     Sql(SqlResolver),
     /// `@http(...)`.
     Http(HttpResolver),
+    /// `@subscribe(...)` (Subscription fields).
+    Subscribe(SubscribeDef),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

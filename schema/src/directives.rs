@@ -234,6 +234,29 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
                 placeOrder(...): Order @invalidate(tags: [\"catalogue\"])",
     },
     DirectiveSpec {
+        name: "subscribe",
+        locations: &[Location::ObjectField],
+        repeatable: false,
+        args: &[
+            arg("topic", ArgType::String, true),
+            arg("source", ArgType::String, false),
+            arg("filter", ArgType::StringMap, false),
+        ],
+        usage: "@subscribe goes on fields of the Subscription type: \
+                reviewAdded(productId: ID!): Review @subscribe(topic: \"reviews:{{args.productId}}\")",
+    },
+    DirectiveSpec {
+        name: "publish",
+        locations: &[Location::ObjectField],
+        repeatable: true,
+        args: &[
+            arg("topic", ArgType::String, true),
+            arg("payload", ArgType::Any, false),
+        ],
+        usage: "@publish goes on fields of the Mutation type: \
+                postReview(...): Review @http(...) @publish(topic: \"reviews:{{args.input.productId}}\")",
+    },
+    DirectiveSpec {
         name: "deprecated",
         locations: &[Location::ObjectField, Location::InterfaceField, Location::EnumValue],
         repeatable: false,
@@ -265,7 +288,7 @@ pub(crate) const BATCH_FIELDS: &[ArgSpec] = &[
 ];
 
 /// The directives that decide how a field is resolved (at most one per field).
-pub(crate) const RESOLVERS: &[&str] = &["sql", "value", "http"];
+pub(crate) const RESOLVERS: &[&str] = &["sql", "value", "http", "subscribe"];
 
 fn spec(name: &str) -> Option<&'static DirectiveSpec> {
     DIRECTIVES.iter().find(|d| d.name == name)
@@ -326,7 +349,7 @@ pub(crate) fn check<'a>(
         };
         if !spec.locations.contains(&location) {
             let hint = match (name, location) {
-                ("sql" | "value" | "map" | "http" | "timeout", Location::InterfaceField) => {
+                ("sql" | "value" | "map" | "http" | "timeout" | "subscribe", Location::InterfaceField) => {
                     "interfaces have no resolvers: put it on the field of each implementing object type"
                         .to_string()
                 }

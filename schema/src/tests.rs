@@ -1247,7 +1247,9 @@ fn a_complete_schema_builds_into_the_expected_blueprint() {
 
 #[test]
 fn roots_default_to_query_mutation_and_subscription_without_a_schema_definition() {
-    let bp = built("type Query { a: Int }\ntype Mutation { b: Int }\ntype Subscription { c: Int }");
+    let bp = built(
+        "type Query { a: Int }\ntype Mutation { b: Int }\ntype Subscription { c: Int @subscribe(topic: \"c\") }",
+    );
     assert_eq!(bp.query, "Query");
     assert_eq!(bp.mutation.as_deref(), Some("Mutation"));
     assert_eq!(bp.subscription.as_deref(), Some("Subscription"));
@@ -2535,4 +2537,523 @@ fn the_client_schema_strips_cache_and_invalidate_from_fields_and_types() {
         "{printed}"
     );
     assert_eq!(print_client_schema(&built(&printed)), printed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live updates: @subscribe and @publish
+
+/// A SQL source "main" (line 2), an HTTP source "users" (line 3) and all three roots (line 4);
+/// user types start on line 5.
+const LIVE_HEAD: &str = "schema\n  @source(name: \"main\", sql: \"postgres://db/app\")\n  @source(name: \"users\", http: \"http://users.local\")\n{ query: Query, mutation: Mutation, subscription: Subscription }\n";
+
+/// LIVE_HEAD, then `types`, then the roots `types` does not declare (after them, so the lines
+/// of `types` are known).
+fn live(types: &str) -> String {
+    let mut sdl = [LIVE_HEAD, types].concat();
+    if !types.contains("type Mutation") {
+        sdl.push_str("type Mutation { x: Int @sql(source: \"main\", query: \"SELECT 1\") }\n");
+    }
+    if !types.contains("type Subscription") {
+        sdl.push_str("type Subscription { x: Int @subscribe(topic: \"x\") }\n");
+    }
+    sdl
+}
+
+#[test]
+fn subscribe_goes_on_subscription_fields_only() {
+    let errs = errors(&live(
+        r#"type Query {
+  a: Int @subscribe(topic: "a")
+}
+type Mutation { m: Int @subscribe(topic: "m") }
+type Subscription { s: Int @subscribe(topic: "s") }
+interface I { i: Int @subscribe(topic: "i") }
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "6:10",
+        "@subscribe on Query.a: only Subscription fields may have one",
+    );
+    expect_hint(&d, "put it on a field of the Subscription type");
+    let d = expect_error(
+        &errs,
+        "8:24",
+        "@subscribe on Mutation.m: only Subscription fields may have one",
+    );
+    expect_hint(&d, "a mutation sends events with @publish");
+    let d = expect_error(
+        &errs,
+        "10:22",
+        "@subscribe is not allowed on an interface field",
+    );
+    expect_hint(&d, "interfaces have no resolvers");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    // A type named Subscription that is not the subscription root.
+    let sdl = "schema { query: Query }\ntype Query { a: Int }\ntype Subscription { s: Int @subscribe(topic: \"s\") }\n";
+    let d = expect_error(
+        &errors(sdl),
+        "3:28",
+        "@subscribe on Subscription.s: only Subscription fields may have one",
+    );
+    expect_hint(
+        &d,
+        "add `subscription: Subscription` to the schema definition",
+    );
+}
+
+#[test]
+fn a_subscription_field_needs_subscribe_and_no_other_resolver() {
+    let errs = errors(&live(
+        r#"type Query { a: Int }
+type Subscription {
+  ticks: Int
+  rows: Int @sql(source: "main", query: "SELECT 1")
+  both: Int @subscribe(topic: "t") @value(of: 1)
+  cached: Int @subscribe(topic: "t") @cache(ttl: "1s")
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "7:3",
+        "subscription field Subscription.ticks has no @subscribe: subscription fields need @subscribe",
+    );
+    expect_hint(&d, "add @subscribe(topic: \"...\")");
+    let d = expect_error(
+        &errs,
+        "8:13",
+        "@sql on subscription field Subscription.rows: subscription fields need @subscribe",
+    );
+    expect_hint(&d, "replace @sql with @subscribe(topic: \"...\")");
+    let d = expect_error(
+        &errs,
+        "9:36",
+        "field Subscription.both has two resolvers: @subscribe and @value",
+    );
+    expect_hint(&d, "keep one of them");
+    expect_error(
+        &errs,
+        "10:38",
+        "@cache on subscription field Subscription.cached: subscriptions are never cached",
+    );
+    assert_eq!(errs.len(), 4, "{errs:?}");
+}
+
+#[test]
+fn a_subscribe_topic_is_required_and_cannot_be_empty() {
+    let errs = errors(&live(
+        r#"type Query { a: Int }
+type Subscription {
+  a: Int @subscribe
+  b: Int @subscribe(topic: " ")
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "7:10",
+        "@subscribe is missing its required argument `topic`",
+    );
+    expect_hint(&d, "add `topic:` (a string)");
+    let d = expect_error(&errs, "8:28", "@subscribe topic cannot be empty");
+    expect_hint(&d, "reviews:{{args.productId}}");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
+#[test]
+fn subscribe_templates_read_the_fields_arguments_and_env_only() {
+    let errs = errors(&live(
+        r#"input F { productId: ID! }
+type Query { a: Int }
+type Subscription {
+  s(productId: ID!, f: F): Int @subscribe(topic: "{{args.productID}}:{{args.f.product}}:{{parent.id}}:{{headers.authorization}}:{{steps.a.b}}:{{item.x}}:{{env.NOPE}}")
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "8:51",
+        "`{{args.productID}}`: field Subscription.s has no argument `productID`",
+    );
+    expect_hint(&d, "did you mean \"productId\"?");
+    let d = expect_error(
+        &errs,
+        "8:70",
+        "input F (at `args.f`) has no field `product`",
+    );
+    expect_hint(&d, "did you mean \"productId\"?");
+    let d = expect_error(&errs, "8:89", "`{{parent.id}}` cannot be used here");
+    expect_hint(&d, "Subscription.s is a root field and has no parent");
+    let d = expect_error(
+        &errs,
+        "8:103",
+        "`{{headers.authorization}}` cannot be used in @subscribe",
+    );
+    expect_hint(&d, "from the subscription's arguments only");
+    expect_error(&errs, "8:129", "there are no transaction steps here");
+    expect_error(
+        &errs,
+        "8:143",
+        "only available in a transaction step with forEach",
+    );
+    expect_error(&errs, "8:154", "environment variable NOPE is not set");
+    assert_eq!(errs.len(), 7, "{errs:?}");
+}
+
+#[test]
+fn subscribe_source_must_name_a_sql_source() {
+    let errs = errors(&live(
+        r#"type Query { a: Int }
+type Subscription {
+  a: Int @subscribe(source: "mian", topic: "t")
+  b: Int @subscribe(source: "users", topic: "t")
+}
+"#,
+    ));
+    let d = expect_error(&errs, "7:29", "unknown source \"mian\"");
+    expect_hint(&d, "did you mean \"main\"?");
+    let d = expect_error(
+        &errs,
+        "8:29",
+        "source \"users\" is an HTTP source: @subscribe can only LISTEN on a SQL source",
+    );
+    expect_hint(&d, "without source, events come from the pub/sub");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    // A did-you-mean among the SQL sources for an HTTP source's name.
+    let sdl = "schema @source(name: \"orders\", sql: \"postgres://db/app\") @source(name: \"order\", http: \"http://o.local\")\n\
+               { query: Query, subscription: Subscription }\ntype Query { a: Int }\n\
+               type Subscription { s: Int @subscribe(source: \"order\", topic: \"t\") }\n";
+    let d = expect_error(&errors(sdl), "4:47", "is an HTTP source");
+    expect_hint(&d, "did you mean \"orders\"?");
+}
+
+#[test]
+fn subscribe_filter_values_are_templates_over_the_arguments() {
+    let errs = errors(&live(
+        r#"type Query { a: Int }
+type Subscription {
+  a(orderId: ID!): Int @subscribe(topic: "t", filter: {id: "{{args.orderID}}", by: "{{parent.x}}"})
+  b(orderId: ID!): Int @subscribe(topic: "t", filter: {id: 1})
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "7:61",
+        "field Subscription.a has no argument `orderID`",
+    );
+    expect_hint(&d, "did you mean \"orderId\"?");
+    expect_error(&errs, "7:85", "`{{parent.x}}` cannot be used here");
+    let d = expect_error(
+        &errs,
+        "8:60",
+        "argument `filter` of @subscribe must be an object of strings",
+    );
+    expect_hint(&d, "quote each value");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn publish_goes_on_mutation_fields_only() {
+    let errs = errors(&live(
+        r#"type Query {
+  a: Int @sql(source: "main", query: "SELECT 1") @publish(topic: "a")
+}
+type Subscription { s: Int @subscribe(topic: "s") @publish(topic: "s") }
+type Mutation @publish(topic: "m") { m: Int @sql(source: "main", query: "SELECT 1") }
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "6:50",
+        "@publish on Query.a: only Mutation fields may have one",
+    );
+    expect_hint(&d, "put it on a Mutation field");
+    let d = expect_error(
+        &errs,
+        "8:51",
+        "@publish on Subscription.s: only Mutation fields may have one",
+    );
+    expect_hint(&d, "subscription fields receive events with @subscribe");
+    let d = expect_error(&errs, "9:15", "@publish is not allowed on an object type");
+    expect_hint(&d, "@publish goes on fields of the Mutation type");
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    // A type named Mutation that is not the mutation root.
+    let sdl = "schema @source(name: \"main\", sql: \"sqlite://t.db\") { query: Query }\ntype Query { a: Int }\n\
+               type Mutation { m: Int @sql(source: \"main\", query: \"SELECT 1\") @publish(topic: \"m\") }\n";
+    let d = expect_error(
+        &errors(sdl),
+        "3:64",
+        "@publish on Mutation.m: only Mutation fields may have one",
+    );
+    expect_hint(&d, "add `mutation: Mutation` to the schema definition");
+}
+
+#[test]
+fn publish_needs_a_resolver_with_something_to_publish() {
+    let errs = errors(&live(
+        r#"type Query { a: Int }
+type Mutation {
+  m: Int @publish(topic: "m")
+  v: Int @value(of: 1) @publish(topic: "v", payload: {n: 1})
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "7:10",
+        "@publish on Mutation.m: nothing to publish, it has no @sql or @http",
+    );
+    expect_hint(&d, "give the field one of them");
+    expect_error(
+        &errs,
+        "8:24",
+        "@publish on Mutation.v: nothing to publish, its value is a constant (@value)",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
+#[test]
+fn publish_topics_and_payloads_read_the_mutations_arguments_only() {
+    let errs = errors(&live(
+        r#"input ReviewInput { productId: ID!, rating: Int! }
+type Query { a: Int }
+type Mutation {
+  post(input: ReviewInput!): Int @sql(source: "main", query: "SELECT 1")
+    @publish(topic: "reviews:{{args.input.productID}}", payload: {id: "{{parent.id}}", by: ["{{headers.authorization}}"], n: 1})
+    @publish(topic: "", payload: "{{args.nope}}")
+}
+"#,
+    ));
+    let d = expect_error(
+        &errs,
+        "9:30",
+        "input ReviewInput (at `args.input`) has no field `productID`",
+    );
+    expect_hint(&d, "did you mean \"productId\"?");
+    let d = expect_error(&errs, "9:72", "`{{parent.id}}` cannot be used here");
+    expect_hint(&d, "Mutation.post is a root field and has no parent");
+    let d = expect_error(
+        &errs,
+        "9:94",
+        "`{{headers.authorization}}` cannot be used in @publish",
+    );
+    expect_hint(&d, "from the mutation's arguments only");
+    expect_error(&errs, "10:21", "@publish topic cannot be empty");
+    let d = expect_error(
+        &errs,
+        "10:35",
+        "`{{args.nope}}`: field Mutation.post has no argument `nope`",
+    );
+    expect_hint(&d, "Mutation.post has arguments: input");
+    assert_eq!(errs.len(), 5, "{errs:?}");
+}
+
+const LIVE_SHOP: &str = r#"schema @source(name: "main", sql: "postgres://shop@db/shop") { query: Query, mutation: Mutation, subscription: Subscription }
+
+type Query {
+  product(id: ID!): Product @sql(source: "main", query: "SELECT * FROM products WHERE id = $1", params: ["{{args.id}}"])
+}
+
+type Product { id: ID! name: String! }
+
+type Review {
+  id: ID!
+  rating: Int!
+  product: Product @sql(source: "main", query: "SELECT * FROM products WHERE id = $1", params: ["{{parent.product_id}}"])
+}
+
+type OrderStatus { id: ID! status: String! }
+
+input ReviewInput { productId: ID!, rating: Int! }
+
+type Mutation {
+  postReview(input: ReviewInput!): Review
+    @sql(source: "main", query: "INSERT INTO reviews (product_id, rating) VALUES ($1, $2) RETURNING *",
+         params: ["{{args.input.productId}}", "{{args.input.rating}}"])
+    @publish(topic: "reviews:{{args.input.productId}}")
+  shipOrder(id: ID!): OrderStatus
+    @sql(source: "main", query: "UPDATE orders SET status = 'SHIPPED' WHERE id = $1 RETURNING id, status",
+         params: ["{{args.id}}"])
+    @publish(topic: "orders", payload: {id: "{{args.id}}", status: "SHIPPED", urgent: true})
+    @publish(topic: "order:{{args.id}}", payload: "{{args.id}}")
+}
+
+type Subscription {
+  reviewAdded(productId: ID!): Review @subscribe(topic: "reviews:{{args.productId}}")
+  orderStatusChanged(orderId: ID!): OrderStatus
+    @subscribe(source: "main", topic: "order_status", filter: {id: "{{args.orderId}}"})
+  stockChanged: Int @subscribe(topic: "stock:{{env.REGION | default: 'eu'}}")
+}
+"#;
+
+fn subscribe_def<'b>(bp: &'b Blueprint, field: &str) -> &'b SubscribeDef {
+    match &resolver(bp, "Subscription", field).resolver {
+        Resolver::Subscribe(s) => s,
+        other => panic!("Subscription.{field} is not @subscribe: {other:?}"),
+    }
+}
+
+#[test]
+fn subscribe_and_publish_build_into_the_expected_blueprint() {
+    let bp = built(LIVE_SHOP);
+    assert_eq!(bp.subscription.as_deref(), Some("Subscription"));
+    assert_eq!(bp.mutation.as_deref(), Some("Mutation"));
+
+    let review_added = subscribe_def(&bp, "reviewAdded");
+    assert_eq!(
+        review_added.topic,
+        Template {
+            text: "reviews:{{args.productId}}".into(),
+            parts: vec![
+                TemplatePart::Literal("reviews:".into()),
+                expr(Root::Args, &["productId"]),
+            ],
+        }
+    );
+    assert_eq!(review_added.source, None);
+    assert!(review_added.filter.is_empty());
+    assert_eq!(
+        review_added.pos,
+        Pos {
+            line: 32,
+            column: 39
+        }
+    );
+
+    let status = subscribe_def(&bp, "orderStatusChanged");
+    assert_eq!(status.topic, Template::literal("order_status"));
+    assert_eq!(status.source.as_deref(), Some("main"));
+    assert_eq!(
+        status.filter,
+        vec![(
+            "id".to_string(),
+            Template {
+                text: "{{args.orderId}}".into(),
+                parts: vec![expr(Root::Args, &["orderId"])],
+            }
+        )]
+    );
+    assert_eq!(
+        status.pos,
+        Pos {
+            line: 34,
+            column: 5
+        }
+    );
+
+    // env is resolved into the text.
+    let stock = subscribe_def(&bp, "stockChanged");
+    assert_eq!(
+        stock.topic,
+        Template {
+            text: "stock:{{env.REGION | default: 'eu'}}".into(),
+            parts: vec![TemplatePart::Literal("stock:eu".into())],
+        }
+    );
+
+    // The event types are resolver-produced: `{{parent.product_id}}` was accepted on Review.
+    assert!(matches!(
+        resolver(&bp, "Review", "product").resolver,
+        Resolver::Sql(_)
+    ));
+
+    let post = &resolver(&bp, "Mutation", "postReview").publish;
+    assert_eq!(post.len(), 1);
+    assert_eq!(
+        post[0].topic,
+        Template {
+            text: "reviews:{{args.input.productId}}".into(),
+            parts: vec![
+                TemplatePart::Literal("reviews:".into()),
+                expr(Root::Args, &["input", "productId"]),
+            ],
+        }
+    );
+    assert_eq!(post[0].payload, None);
+    assert_eq!(
+        post[0].pos,
+        Pos {
+            line: 23,
+            column: 5
+        }
+    );
+
+    let ship = &resolver(&bp, "Mutation", "shipOrder").publish;
+    assert_eq!(ship.len(), 2);
+    assert_eq!(ship[0].topic, Template::literal("orders"));
+    assert_eq!(
+        ship[0].payload,
+        Some(BodyTemplate::Object(vec![
+            (
+                "id".into(),
+                BodyTemplate::Template(Template {
+                    text: "{{args.id}}".into(),
+                    parts: vec![expr(Root::Args, &["id"])],
+                })
+            ),
+            (
+                "status".into(),
+                BodyTemplate::Template(Template::literal("SHIPPED"))
+            ),
+            ("urgent".into(), BodyTemplate::Literal(Value::Boolean(true))),
+        ]))
+    );
+    assert_eq!(ship[1].topic.parts.len(), 2);
+    assert_eq!(
+        ship[1].payload,
+        Some(BodyTemplate::Template(Template {
+            text: "{{args.id}}".into(),
+            parts: vec![expr(Root::Args, &["id"])],
+        }))
+    );
+    assert_eq!(
+        ship.iter().map(|p| p.pos.line).collect::<Vec<_>>(),
+        [27, 28]
+    );
+
+    // Nothing elsewhere.
+    assert!(resolver(&bp, "Query", "product").publish.is_empty());
+    assert!(resolver(&bp, "Subscription", "reviewAdded")
+        .publish
+        .is_empty());
+}
+
+#[test]
+fn the_client_schema_strips_subscribe_and_publish_and_keeps_the_subscription_root() {
+    let printed = print_client_schema(&built(LIVE_SHOP));
+    for gone in [
+        "@subscribe",
+        "@publish",
+        "topic",
+        "order_status",
+        "payload",
+        "{{",
+    ] {
+        assert!(
+            !printed.contains(gone),
+            "{gone} should not be in:\n{printed}"
+        );
+    }
+    for kept in [
+        "type Subscription {\n  reviewAdded(productId: ID!): Review\n  orderStatusChanged(orderId: ID!): OrderStatus\n  stockChanged: Int\n}\n",
+        "  postReview(input: ReviewInput!): Review\n  shipOrder(id: ID!): OrderStatus\n}\n",
+    ] {
+        assert!(printed.contains(kept), "{kept:?} should be in:\n{printed}");
+    }
+    // Default root names need no schema block; other names are listed in one.
+    assert!(!printed.contains("schema {"), "{printed}");
+    let printed = print_client_schema(&built(
+        "schema { query: Query, subscription: Live }\ntype Query { a: Int }\n\
+         type Live { ticks: Int @subscribe(topic: \"ticks\") }\n",
+    ));
+    assert!(
+        printed.starts_with("schema {\n  query: Query\n  subscription: Live\n}\n"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("type Live {\n  ticks: Int\n}\n"),
+        "{printed}"
+    );
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar,
-    Schema, TypeRef as DynTypeRef, Union,
+    Schema, Subscription, SubscriptionField, TypeRef as DynTypeRef, Union,
 };
 use async_graphql::Name;
 use tributary_connectors::sql::{self, SqlBackend, SqlOptions, SqlSource, Statement};
@@ -24,12 +24,16 @@ use tributary_schema::{
 
 use super::caching::CachePolicy;
 use super::http::{HttpBatchPlan, HttpPlan};
+use super::live::{PublishPlan, SubscribePlan};
 use super::plan::{
     BatchPlan, FieldPlan, Output, OutputKind, ParentKey, Plans, ResolverPlan, SqlPlan, StepPlan,
 };
 use super::template::Scope;
 use super::{Engine, EngineInner};
 use tributary_connectors::http::{HeaderName, HeaderValue, HttpOptions, HttpSource, Url};
+use tributary_connectors::pubsub::{
+    InProcessPubSub, PgListenerOptions, PgListenerSource, PubSub, RedisPubSub, RedisPubSubOptions,
+};
 
 /// Built-in scalars beyond GraphQL's own, usable without a declaration.
 pub const EXTRA_SCALARS: [&str; 5] = ["DateTime", "JSON", "Date", "UUID", "Decimal"];
@@ -138,8 +142,11 @@ impl Engine {
             ordered.push((source.name.clone(), conn));
         }
 
+        let (pubsub, listeners) = open_live(bp, options).await?;
         let mut builder = Builder {
             bp,
+            pubsub: pubsub.clone(),
+            listeners: &listeners,
             sources: &sources,
             http_sources: &http_sources,
             diagnostics: Vec::new(),
@@ -180,6 +187,7 @@ impl Engine {
                 policies: super::cache_control::PolicyIndex::new(bp),
                 cache,
                 caching: options.caching,
+                pubsub,
             }),
         })
     }
@@ -228,6 +236,8 @@ fn open_http(
 
 struct Builder<'a> {
     bp: &'a Blueprint,
+    pubsub: Option<Arc<dyn PubSub>>,
+    listeners: &'a HashMap<String, Arc<dyn PubSub>>,
     sources: &'a HashMap<String, Arc<dyn SqlSource>>,
     http_sources: &'a HashMap<String, Arc<dyn HttpSource>>,
     diagnostics: Vec<Diagnostic>,
@@ -331,6 +341,10 @@ impl Builder<'_> {
                         ResolverPlan::Parent(ParentKey::from_source_key(&field.source_key))
                     }
                     Resolver::Value(v) => ResolverPlan::Value(v.clone()),
+                    Resolver::Subscribe(def) => match self.subscribe_plan(obj, field, def) {
+                        Some(p) => ResolverPlan::Subscribe(p),
+                        None => continue,
+                    },
                     Resolver::Http(r) => match self.http_plan(
                         obj,
                         field,
@@ -359,6 +373,14 @@ impl Builder<'_> {
                         output,
                         arg_defaults,
                         invalidate: field.invalidate.clone(),
+                        publish: field
+                            .publish
+                            .iter()
+                            .map(|p| PublishPlan {
+                                topic: p.topic.clone(),
+                                payload: p.payload.clone(),
+                            })
+                            .collect(),
                         nullable: !field.ty.is_non_null(),
                     }),
                 );
@@ -411,6 +433,40 @@ impl Builder<'_> {
             steps,
             output: output_of(self.bp, &field.ty),
             cache: cache_policy(self.bp, field),
+        }))
+    }
+
+    fn subscribe_plan(
+        &mut self,
+        obj: &ObjectDef,
+        field: &FieldDef,
+        def: &tributary_schema::SubscribeDef,
+    ) -> Option<Arc<SubscribePlan>> {
+        let (source, source_name) = match &def.source {
+            Some(name) => match self.listeners.get(name) {
+                Some(l) => (l.clone(), name.clone()),
+                None => {
+                    self.error(
+                        def.pos,
+                        format!("source \"{name}\" cannot LISTEN: it is not a PostgreSQL source"),
+                        Some("LISTEN/NOTIFY needs a postgres:// source; use a pub/sub topic (no source:) otherwise".into()),
+                    );
+                    return None;
+                }
+            },
+            None => (self.pubsub.clone()?, "pubsub".to_string()),
+        };
+        Some(Arc::new(SubscribePlan {
+            field: format!("{}.{}", obj.name, field.name),
+            topic: def.topic.clone(),
+            source,
+            source_name,
+            filter: def
+                .filter
+                .iter()
+                .map(|(k, t)| (Name::new(k), t.clone()))
+                .collect(),
+            output: output_of(self.bp, &field.ty),
         }))
     }
 
@@ -525,6 +581,65 @@ impl Builder<'_> {
     }
 }
 
+/// Opens the pub/sub (Redis when configured, else in-process) if the schema publishes or
+/// subscribes, and a `LISTEN` connection per PostgreSQL source a `@subscribe` names.
+async fn open_live(
+    bp: &Blueprint,
+    options: &EngineOptions,
+) -> Result<(Option<Arc<dyn PubSub>>, HashMap<String, Arc<dyn PubSub>>), BuildError> {
+    let mut uses_pubsub = false;
+    let mut listen: Vec<String> = Vec::new();
+    for ty in bp.types.values() {
+        let TypeDef::Object(o) = ty else { continue };
+        for f in o.fields.values() {
+            if !f.publish.is_empty() {
+                uses_pubsub = true;
+            }
+            if let Resolver::Subscribe(d) = &f.resolver {
+                match &d.source {
+                    Some(name) if !listen.contains(name) => listen.push(name.clone()),
+                    Some(_) => {}
+                    None => uses_pubsub = true,
+                }
+            }
+        }
+    }
+    let pubsub: Option<Arc<dyn PubSub>> = if !uses_pubsub {
+        None
+    } else if let Some(url) = &options.redis_url {
+        let mut o = RedisPubSubOptions::new(url.clone());
+        o.prefix = options.cache_prefix.clone();
+        let p = RedisPubSub::connect(o).await.map_err(|e| {
+            BuildError::Source(format!("cannot open the Redis pub/sub (REDIS_URL): {e}\n  hint: check that Redis is running, or unset REDIS_URL to use in-process pub/sub"))
+        })?;
+        Some(Arc::new(p))
+    } else {
+        Some(Arc::new(InProcessPubSub::default()))
+    };
+    let mut listeners: HashMap<String, Arc<dyn PubSub>> = HashMap::new();
+    for name in listen {
+        let Some(source) = bp.sources.get(&name) else {
+            continue;
+        };
+        let SourceKind::Sql(def) = &source.kind else {
+            continue;
+        };
+        if !(def.url.starts_with("postgres:") || def.url.starts_with("postgresql:")) {
+            continue;
+        }
+        let l = PgListenerSource::connect(PgListenerOptions::new(name.clone(), def.url.clone()))
+            .await
+            .map_err(|e| {
+                BuildError::Source(format!(
+                    "{}:{}: cannot LISTEN on source \"{name}\": {e}",
+                    bp.file, source.pos
+                ))
+            })?;
+        listeners.insert(name, Arc::new(l));
+    }
+    Ok((pubsub, listeners))
+}
+
 /// A field's `@cache` policy: its own, else its return type's (for fields with a resolver).
 fn cache_policy(bp: &Blueprint, field: &FieldDef) -> Option<Arc<CachePolicy>> {
     let def = field
@@ -624,6 +739,33 @@ fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Resul
     let mut declared: HashSet<&str> = HashSet::new();
     for ty in bp.types.values() {
         match ty {
+            TypeDef::Object(obj) if Some(&obj.name) == bp.subscription.as_ref() => {
+                let mut sub = Subscription::new(&obj.name);
+                if let Some(d) = &obj.description {
+                    sub = sub.description(d);
+                }
+                for field in obj.fields.values() {
+                    let Some(plan) = plans.field(&obj.name, &field.name) else {
+                        continue;
+                    };
+                    let ResolverPlan::Subscribe(live) = &plan.resolver else {
+                        continue;
+                    };
+                    let mut f = SubscriptionField::new(
+                        &field.name,
+                        dyn_type(&field.ty),
+                        super::live::subscriber(live.clone()),
+                    );
+                    if let Some(d) = &field.description {
+                        f = f.description(d);
+                    }
+                    for arg in field.args.values() {
+                        f = f.argument(input_value(arg));
+                    }
+                    sub = sub.field(f);
+                }
+                builder = builder.register(sub);
+            }
             TypeDef::Object(obj) => {
                 let mut o = Object::new(&obj.name);
                 if let Some(d) = &obj.description {

@@ -74,7 +74,7 @@ pub struct Call {
     pub credentialed: bool,
 }
 
-fn eval_body(scope: &Scope<'_>, body: &BodyTemplate) -> Value {
+pub(crate) fn eval_body(scope: &Scope<'_>, body: &BodyTemplate) -> Value {
     match body {
         BodyTemplate::Template(t) => scope.eval(t),
         BodyTemplate::Literal(v) => v.clone(),

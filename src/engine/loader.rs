@@ -249,12 +249,16 @@ impl RequestLoader {
                 let stale_set = self.stale.clone();
                 let id2 = identity.clone();
                 let fut: HttpBatchFuture = async move {
+                    // The entry holds this field's part of the answer (`select`, grouped by
+                    // its `key`): fields sending the same request must not share it.
+                    let request_text = format!("{}\u{0}{}", plan2.field, id2);
                     let fetch = |values: Vec<Value>| async move {
                         let request = plan2.with_keys(request, &values);
                         let response = plan2.source.send(request).await.map_err(Arc::new)?;
                         plan2.group(response.body).map_err(Arc::new)
                     };
-                    let (groups, stale) = through_cache(ctx.as_ref(), &id2, keys, fetch).await?;
+                    let (groups, stale) =
+                        through_cache(ctx.as_ref(), &request_text, keys, fetch).await?;
                     record_stale(&stale_set, plan_id, stale);
                     Ok(Arc::new(groups))
                 }
@@ -317,14 +321,18 @@ impl RequestLoader {
                     tags: call.tags,
                 };
                 let request = call.request;
-                let (mut loaded, stale) = through_cache(ctx.as_ref(), "", vec![key], |_| async {
-                    let response = plan.source.send(request).await.map_err(Arc::new)?;
-                    let value = plan.select(response.body);
-                    // A 2xx of the wrong shape is UPSTREAM_INVALID_RESPONSE.
-                    plan.check_shape(&value).map_err(Arc::new)?;
-                    Ok(HashMap::from([(call.identity.clone(), vec![value])]))
-                })
-                .await?;
+                // The entry holds this field's part of the answer (`select`, checked against
+                // its type): fields sending the same request must not share it.
+                let field = plan.field.clone();
+                let (mut loaded, stale) =
+                    through_cache(ctx.as_ref(), &field, vec![key], |_| async {
+                        let response = plan.source.send(request).await.map_err(Arc::new)?;
+                        let value = plan.select(response.body);
+                        // A 2xx of the wrong shape is UPSTREAM_INVALID_RESPONSE.
+                        plan.check_shape(&value).map_err(Arc::new)?;
+                        Ok(HashMap::from([(call.identity.clone(), vec![value])]))
+                    })
+                    .await?;
                 record_stale(&stale_set, plan.id, stale);
                 let value = loaded
                     .remove(&call.identity)

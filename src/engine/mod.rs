@@ -15,6 +15,7 @@ pub mod build;
 pub mod cache_control;
 pub mod caching;
 pub mod http;
+pub mod live;
 pub mod loader;
 pub mod nulls;
 pub mod plan;
@@ -29,6 +30,25 @@ use tributary_connectors::sql::SqlSource;
 
 pub use build::{BuildError, EngineOptions};
 pub use resolve::RequestState;
+
+/// Lists the fields answered from stale cache entries in `extensions.cache.stale`.
+fn add_stale_extension(response: &mut async_graphql::Response, state: &RequestState) {
+    let stale = std::mem::take(&mut *state.stale_paths.lock().unwrap_or_else(|e| e.into_inner()));
+    if !stale.is_empty() {
+        let paths = stale
+            .into_iter()
+            .map(async_graphql::Value::String)
+            .collect();
+        let mut obj = indexmap::IndexMap::new();
+        obj.insert(
+            async_graphql::Name::new("stale"),
+            async_graphql::Value::List(paths),
+        );
+        response
+            .extensions
+            .insert("cache".to_string(), async_graphql::Value::Object(obj));
+    }
+}
 
 /// A built engine: the executable schema and the sources it owns.
 #[derive(Clone)]
@@ -50,6 +70,8 @@ struct EngineInner {
     cache: Arc<dyn tributary_connectors::cache::Cache>,
     /// `cache.enabled`: when off, loads bypass the cache.
     caching: bool,
+    /// The pub/sub for `@publish`/`@subscribe` (when the schema uses them).
+    pubsub: Option<Arc<dyn tributary_connectors::pubsub::PubSub>>,
 }
 
 impl Engine {
@@ -99,7 +121,26 @@ impl Engine {
         request: async_graphql::Request,
         client_headers: &HeaderMap,
     ) -> async_graphql::Response {
-        let mut state = RequestState::default();
+        let state = self.request_state(client_headers, None);
+        let state = Arc::new(state);
+        let request = request.data(state.clone());
+        let mut response = self.inner.schema.execute(request).await;
+        response.errors.retain(|e| e.message != resolve::RECORDED);
+        add_stale_extension(&mut response, &state);
+        response
+    }
+
+    /// Fresh per-request state: allow-listed headers, cache identity, pub/sub, init payload.
+    fn request_state(
+        &self,
+        client_headers: &HeaderMap,
+        init_payload: Option<serde_json::Value>,
+    ) -> RequestState {
+        let mut state = RequestState {
+            init_payload,
+            pubsub: self.inner.pubsub.clone(),
+            ..RequestState::default()
+        };
         if self.inner.caching {
             state.loader.cache = Some(self.inner.cache.clone());
         }
@@ -117,27 +158,7 @@ impl Engine {
                 state.headers.insert(name.clone(), v.to_string());
             }
         }
-        let state = Arc::new(state);
-        let request = request.data(state.clone());
-        let mut response = self.inner.schema.execute(request).await;
-        response.errors.retain(|e| e.message != resolve::RECORDED);
-        let stale =
-            std::mem::take(&mut *state.stale_paths.lock().unwrap_or_else(|e| e.into_inner()));
-        if !stale.is_empty() {
-            let paths = stale
-                .into_iter()
-                .map(async_graphql::Value::String)
-                .collect();
-            let mut obj = indexmap::IndexMap::new();
-            obj.insert(
-                async_graphql::Name::new("stale"),
-                async_graphql::Value::List(paths),
-            );
-            response
-                .extensions
-                .insert("cache".to_string(), async_graphql::Value::Object(obj));
-        }
-        response
+        state
     }
 
     /// Executes one operation as a stream of responses, for the WebSocket transports: a
@@ -150,18 +171,7 @@ impl Engine {
         init_payload: Option<serde_json::Value>,
     ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
         use futures::StreamExt;
-        let mut state = RequestState {
-            init_payload,
-            ..RequestState::default()
-        };
-        for name in &self.inner.forward_headers {
-            if let Some(v) = client_headers
-                .get(name.as_str())
-                .and_then(|v| v.to_str().ok())
-            {
-                state.headers.insert(name.clone(), v.to_string());
-            }
-        }
+        let state = self.request_state(client_headers, init_payload);
         let request = request.data(Arc::new(state));
         let strip = |mut response: async_graphql::Response| {
             response.errors.retain(|e| e.message != resolve::RECORDED);

@@ -28,6 +28,8 @@ pub struct FieldPlan {
     /// Argument defaults, applied the same way by the resolver and by look-ahead prefetching,
     /// so both compute the same batch group.
     pub arg_defaults: Vec<(Name, Value)>,
+    /// `@publish` (mutations): events sent once the field succeeded.
+    pub publish: Vec<super::live::PublishPlan>,
     /// `@invalidate` tags (mutations): dropped from the cache once the field succeeded.
     pub invalidate: Vec<tributary_schema::Template>,
     /// Whether the field's type is nullable: a failure then nulls just this field (with the
@@ -40,6 +42,7 @@ pub enum ResolverPlan {
     Value(Value),
     Sql(Arc<SqlPlan>),
     Http(Arc<super::http::HttpPlan>),
+    Subscribe(Arc<super::live::SubscribePlan>),
 }
 
 /// Where a parent-resolved field finds its value (see `SourceKey`).

@@ -33,6 +33,8 @@ pub struct RequestState {
     pub init_payload: Option<serde_json::Value>,
     /// Paths of fields answered from stale cache entries (stale-if-error).
     pub stale_paths: std::sync::Mutex<Vec<String>>,
+    /// The pub/sub, for `@publish`.
+    pub pubsub: Option<Arc<dyn tributary_connectors::pubsub::PubSub>>,
 }
 
 type Data = IndexMap<Name, Value>;
@@ -61,6 +63,8 @@ pub fn resolver(
         let plan = plan.clone();
         match &plan.resolver {
             ResolverPlan::Value(value) => FieldFuture::from_value(Some(value.clone())),
+            // Subscription fields are registered with their own resolver (`live::subscriber`).
+            ResolverPlan::Subscribe(_) => FieldFuture::Value(None),
             ResolverPlan::Parent(key) => {
                 let value = parent_data(ctx.parent_value)
                     .and_then(|d| key.read(d))
@@ -119,6 +123,9 @@ pub fn resolver(
                     };
                     if result.is_ok() && !plan.invalidate.is_empty() {
                         invalidate(gql, &plan).await;
+                    }
+                    if let (Ok(value), false) = (&result, plan.publish.is_empty()) {
+                        publish(gql, &plan, value.as_ref()).await;
                     }
                     match result {
                         Err(error) => record(gql, error, nullable),
@@ -382,6 +389,26 @@ async fn invalidate(gql: &async_graphql::Context<'_>, plan: &FieldPlan) {
     if !tags.is_empty() {
         cache.invalidate_tags(&tags).await;
     }
+}
+
+/// `@publish`: sends the mutation's result (or declared payloads) to its topics.
+async fn publish(
+    gql: &async_graphql::Context<'_>,
+    plan: &FieldPlan,
+    value: Option<&FieldValue<'_>>,
+) {
+    let Ok(state) = gql.data::<Arc<RequestState>>() else {
+        return;
+    };
+    let Some(pubsub) = &state.pubsub else { return };
+    let args: Data = gql
+        .field()
+        .arguments()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let data = value.map(super::live::field_data).unwrap_or(Value::Null);
+    super::live::publish(pubsub, &plan.publish, &args, &data, gql.field().name()).await;
 }
 
 /// Records that this field was answered from a stale cache entry (stale-if-error), for the

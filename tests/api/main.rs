@@ -1,6 +1,11 @@
 //! Integration tests: one binary, one harness (`helpers`), the real server over real HTTP.
 
 mod binary;
+mod cache_batch;
+mod cache_control_header;
+mod cache_keys;
+mod cache_redis;
+mod cache_scope;
 mod cache_support;
 mod cache_ttl;
 mod cli;
@@ -18,5 +23,6 @@ mod schema_errors;
 mod sql_batching;
 mod sql_safety;
 mod sql_types;
+mod subscriptions;
 mod transactions;
 mod websocket;

@@ -246,7 +246,11 @@ async fn when_the_database_goes_away_fields_fail_with_database_unavailable_and_r
     }
     let db = TestDb::new(Backend::Postgres).await;
     let mut proxy = Proxy::start(target_of(&db.url)).await;
-    let mut spawn = Spawn::demo(&db).settings(|s| s.database.acquire_timeout = "1s".into());
+    // The cache off: `Category` is cached, and this test is about the database itself.
+    let mut spawn = Spawn::demo(&db).settings(|s| {
+        s.database.acquire_timeout = "1s".into();
+        s.cache.enabled = false;
+    });
     spawn
         .env
         .insert("DATABASE_URL".into(), redirect_url(&db.url, proxy.port()));

@@ -17,13 +17,13 @@ use tributary::config::Settings;
 use crate::helpers::{spawn_app, Backend, Spawn, TestApp, TestDb};
 use crate::http_upstream::Upstream;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The bound on every wait.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-const TRANSPORT: &str = "graphql-transport-ws";
-const LEGACY: &str = "graphql-ws";
+pub(crate) const TRANSPORT: &str = "graphql-transport-ws";
+pub(crate) const LEGACY: &str = "graphql-ws";
 
 /// A WebSocket upgrade request for `/graphql` offering `protocol` (none when `None`).
 fn upgrade_request(
@@ -61,13 +61,13 @@ async fn try_connect(
     Ok(socket)
 }
 
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
+pub(crate) async fn connect(app: &TestApp, protocol: &str) -> Socket {
     try_connect(app, Some(protocol))
         .await
         .expect("the upgrade succeeds")
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     send_text(socket, &message.to_string()).await;
 }
 
@@ -79,13 +79,13 @@ async fn send_text(socket: &mut Socket, text: &str) {
 }
 
 /// What the server sent next, WebSocket-level pings and pongs skipped.
-enum Received {
+pub(crate) enum Received {
     Json(Value),
     Close(u16, String),
     Ended,
 }
 
-async fn receive(socket: &mut Socket) -> Received {
+pub(crate) async fn receive(socket: &mut Socket) -> Received {
     loop {
         let next = tokio::time::timeout(WAIT, socket.next())
             .await
@@ -105,7 +105,7 @@ async fn receive(socket: &mut Socket) -> Received {
 }
 
 /// The next JSON message, server pings (`ping`/`ka`) skipped.
-async fn next_message(socket: &mut Socket) -> Value {
+pub(crate) async fn next_message(socket: &mut Socket) -> Value {
     loop {
         match receive(socket).await {
             Received::Json(v) if v["type"] == "ping" || v["type"] == "ka" => continue,
@@ -119,7 +119,7 @@ async fn next_message(socket: &mut Socket) -> Value {
 }
 
 /// The close frame's code and reason, messages before it skipped.
-async fn close_frame(socket: &mut Socket) -> (u16, String) {
+pub(crate) async fn close_frame(socket: &mut Socket) -> (u16, String) {
     loop {
         match receive(socket).await {
             Received::Json(_) => continue,
@@ -130,7 +130,7 @@ async fn close_frame(socket: &mut Socket) -> (u16, String) {
 }
 
 /// A graphql-transport-ws connection, initialised and acknowledged.
-async fn acknowledged(app: &TestApp) -> Socket {
+pub(crate) async fn acknowledged(app: &TestApp) -> Socket {
     let mut socket = connect(app, TRANSPORT).await;
     send(&mut socket, json!({"type": "connection_init"})).await;
     assert_eq!(

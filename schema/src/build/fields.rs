@@ -1,5 +1,5 @@
 //! Fields: their resolver directives (`@sql`, `@value`, `@map`; `@http` and `@timeout` are in
-//! [`super::http`]) and the templates inside them, checked against the field they are on (its
+//! [`super::http`], `@subscribe` and `@publish` in [`super::live`]) and the templates inside them, checked against the field they are on (its
 //! arguments, its parent type, whether it is a root field, the transaction steps around the
 //! template, the client headers its source forwards).
 
@@ -129,8 +129,12 @@ impl<'a> Builder<'a> {
             resolver = match d.name {
                 "sql" => Resolver::Sql(self.sql(t, def, d)),
                 "http" => Resolver::Http(self.http(t, def, d)),
+                "subscribe" => Resolver::Subscribe(self.subscribe(t, def, d)),
                 _ => Resolver::Value(self.value(def, d)),
             };
+        }
+        if self.roots.subscription.as_deref() == Some(t.name) {
+            self.subscription_resolver(&owner, def, &dirs, resolver_dir);
         }
         if let Some(tm) = dirs.iter().find(|d| d.name == "timeout") {
             let ms = tm.arg("ms").and_then(|v| match v.value {
@@ -174,6 +178,9 @@ impl<'a> Builder<'a> {
                     } else if r.name == "http" {
                         "@map names the key read from the parent's data, but this field gets its value from \
                          its own HTTP call: to pick part of the response, use select"
+                    } else if r.name == "subscribe" {
+                        "@map names the key read from the parent's data, but this field's values are the \
+                         events of its topic (@subscribe): remove @map"
                     } else {
                         "@map names the key read from the parent's data, but this field's value is given by \
                          @value: remove one of them"
@@ -197,6 +204,11 @@ impl<'a> Builder<'a> {
             .find(|d| d.name == "invalidate")
             .map(|d| self.invalidate(t, def, d))
             .unwrap_or_default();
+        let publish = dirs
+            .iter()
+            .filter(|d| d.name == "publish")
+            .filter_map(|d| self.publish(t, def, d, &resolver))
+            .collect();
 
         FieldDef {
             name: name.to_string(),
@@ -208,6 +220,7 @@ impl<'a> Builder<'a> {
             deprecation: deprecation(&dirs),
             cache,
             invalidate,
+            publish,
             pos: def.name.pos.into(),
         }
     }

@@ -338,7 +338,11 @@ impl<'a> Builder<'a> {
 
     /// A JSON body: string leaves are templates, everything else is kept as written. `None`
     /// when a template has errors (reported).
-    fn body_template(&mut self, v: &Val<'a>, cx: &TemplateContext<'a>) -> Option<BodyTemplate> {
+    pub(super) fn body_template(
+        &mut self,
+        v: &Val<'a>,
+        cx: &TemplateContext<'a>,
+    ) -> Option<BodyTemplate> {
         match v.value {
             ConstValue::String(text) => self.template(v, text, cx).map(BodyTemplate::Template),
             ConstValue::List(_) => {

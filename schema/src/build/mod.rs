@@ -6,8 +6,9 @@
 //!    environment snapshot;
 //! 4. roots (`schema { query: ... }` or the default names);
 //! 5. [`types`]: every type, field, argument and value, with [`fields`] checking resolver
-//!    directives and their templates against the field they are on, and [`cache`] the
-//!    `@cache` and `@invalidate` policies of fields and types.
+//!    directives and their templates against the field they are on, [`cache`] the
+//!    `@cache` and `@invalidate` policies of fields and types, and [`live`] `@subscribe` on
+//!    subscription fields and `@publish` on mutations.
 //!
 //! Every pass reports into one [`Sink`] and carries on, so a run lists all the errors of the
 //! file; the Blueprint is only returned when there are none.
@@ -16,6 +17,7 @@ mod cache;
 mod collect;
 mod fields;
 mod http;
+mod live;
 mod sources;
 mod types;
 
@@ -229,9 +231,9 @@ struct Builder<'a> {
     declared_sources: HashMap<String, Pos>,
     sources: IndexMap<String, Source>,
     roots: Roots,
-    /// Types whose data may come from a resolver: SQL rows or JSON from an HTTP service (the
-    /// type of an `@sql` or `@http` field, and the implementations/members when that is an
-    /// interface/union). Rows and JSON objects can hold keys that are not fields, so
+    /// Types whose data may come from a resolver: SQL rows, JSON from an HTTP service or events
+    /// (the type of an `@sql`, `@http` or `@subscribe` field, and the implementations/members
+    /// when that is an interface/union). Rows and JSON objects can hold keys that are not fields, so
     /// `{{parent.x}}` on these types is accepted here and only found missing per request.
     resolver_produced: HashSet<&'a str>,
     /// Well-known scalars used but not declared, with their first use.
@@ -438,7 +440,7 @@ impl<'a> Builder<'a> {
                 if f.node
                     .directives
                     .iter()
-                    .any(|d| matches!(d.node.name.node.as_str(), "sql" | "http"))
+                    .any(|d| matches!(d.node.name.node.as_str(), "sql" | "http" | "subscribe"))
                 {
                     produced.push(base_name(&f.node.ty.node));
                 }
