@@ -226,3 +226,104 @@ type Subscription { itemChanged(id: ID!): Change @subscribe(source: "main", topi
     app.stop().await;
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_oldest_events_with_a_notice_while_a_fast_client_gets_every_event_in_order(
+) {
+    let db = TestDb::new(Backend::Sqlite).await;
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);")
+        .await;
+    let sdl = r#"
+schema @source(name: "main", sql: "{{env.DATABASE_URL}}") { query: Query, mutation: Mutation, subscription: Subscription }
+type Query { count: Int @sql(source: "main", query: "SELECT COUNT(*) AS n FROM notes") }
+type Note { id: ID! body: String! }
+type Mutation {
+  addNote(body: String!): Note
+    @sql(source: "main", query: "INSERT INTO notes (body) VALUES ($1) RETURNING *", params: ["{{args.body}}"])
+    @publish(topic: "notes")
+}
+type Subscription { noteAdded: Note @subscribe(topic: "notes") }
+"#;
+    // A send queue of 4 messages per connection; events of 48 KiB (29 MB in all), so a client that does not
+    // read fills its socket's kernel buffers and then its queue.
+    let app =
+        spawn_app(Spawn::with_schema(&db, sdl).settings(|s| s.websocket.send_buffer = 4)).await;
+    let subscribe = json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { noteAdded { id body } }"}});
+    let mut slow = acknowledged(&app).await;
+    send(&mut slow, subscribe.clone()).await;
+    let mut fast = acknowledged(&app).await;
+    send(&mut fast, subscribe).await;
+    // Wait until both subscriptions are in place: a first note reaches both.
+    let first = until_event(&mut fast, "s", |_| {
+        let app = &app;
+        async move {
+            let res = app
+                .query("mutation { addNote(body: \"warm-up\") { id } }", json!({}))
+                .await;
+            assert!(res.get("errors").is_none(), "{res}");
+        }
+    })
+    .await;
+    let first_id: i64 = first["data"]["noteAdded"]["id"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+
+    const EVENTS: usize = 600;
+    let body = "x".repeat(48 * 1024);
+    let reader = tokio::spawn(async move {
+        // The fast client reads every event as it comes.
+        let mut ids = Vec::new();
+        while ids.len() < EVENTS {
+            match event(&mut fast, "s", Duration::from_secs(20)).await {
+                Some(p) => {
+                    if let Some(id) = p["data"]["noteAdded"]["id"].as_str() {
+                        ids.push(id.parse::<i64>().unwrap_or(0));
+                    }
+                }
+                None => break,
+            }
+        }
+        ids
+    });
+    for _ in 0..EVENTS {
+        let res = app
+            .query(
+                "mutation($b: String!) { addNote(body: $b) { id } }",
+                json!({"b": body}),
+            )
+            .await;
+        assert!(res.get("errors").is_none(), "{res}");
+    }
+    let ids = reader.await.expect("reader");
+    let expected: Vec<i64> = (first_id + 1..=first_id + EVENTS as i64).collect();
+    assert_eq!(ids, expected, "the fast client gets every event, in order");
+
+    // The slow client now reads what is left for it: fewer events, and a notice saying how
+    // many were dropped.
+    let mut received = 0usize;
+    let mut dropped = 0u64;
+    while let Some(p) = event(&mut slow, "s", Duration::from_millis(1500)).await {
+        if let Some(errors) = p["errors"].as_array() {
+            for e in errors {
+                if e["extensions"]["code"] == "EVENTS_DROPPED" {
+                    dropped += e["extensions"]["dropped"].as_u64().unwrap_or(0);
+                }
+            }
+        } else {
+            received += 1;
+        }
+    }
+    assert!(
+        dropped > 0,
+        "the slow client is told events were dropped (got {received} events)"
+    );
+    assert!(
+        received < EVENTS + 1,
+        "the slow client did not get every event ({received})"
+    );
+    drop(slow);
+    app.stop().await;
+    db.drop_db().await;
+}
