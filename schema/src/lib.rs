@@ -1,7 +1,8 @@
 //! `schema.graphql` → a validated [`Blueprint`].
 //!
 //! A Tributary BFF is declared in one file: GraphQL SDL plus directives (`@source`, `@sql`,
-//! `@http`, `@timeout`, `@value`, `@map`, `@cache`, `@invalidate`; see `docs/directives.md`).
+//! `@http`, `@timeout`, `@value`, `@map`, `@cache`, `@invalidate`, `@subscribe`, `@publish`; see
+//! `docs/directives.md`).
 //! This crate turns that text into the [`Blueprint`] the engine builds its executable schema from, and reports every
 //! problem it can find without a database or a network, each at `file:line:col` with a hint. It is pure: the caller
 //! passes the file's text and an environment snapshot (only `{{env.X}}` reads it), so the same
@@ -26,7 +27,8 @@
 //!   merged), `sources` (`@source`, SQL and HTTP), `types` (types, fields, arguments, values,
 //!   interfaces), `fields` (resolver directives and their templates, checked against the
 //!   field), `http` (`@http`/`@timeout`, and the header rules shared with HTTP sources),
-//!   `cache` (`@cache` on fields and types, `@invalidate` on mutations, and their tags).
+//!   `cache` (`@cache` on fields and types, `@invalidate` on mutations, and their tags),
+//!   `live` (`@subscribe` on subscription fields, `@publish` on mutations).
 //! - `directives`: the directive vocabulary (names, places, argument types) and its generic
 //!   checks.
 //! - `template`: the `{{...}}` syntax; `sql_text`: placeholders and SELECT lists in SQL text.

@@ -49,7 +49,13 @@ impl<'a> Builder<'a> {
             );
             return out;
         }
-        let cx = live_context(t.name, def, &owner, "@subscribe");
+        let cx = live_context(
+            t.name,
+            def,
+            &owner,
+            "@subscribe",
+            "@subscribe templates are evaluated from the subscription's arguments only",
+        );
         if let Some(topic) = self.topic(d, &cx) {
             out.topic = topic;
         }
@@ -143,7 +149,13 @@ impl<'a> Builder<'a> {
                  has succeeded: give the field one of them",
             );
         }
-        let cx = live_context(t.name, def, &owner, "@publish");
+        let cx = live_context(
+            t.name,
+            def,
+            &owner,
+            "@publish",
+            "@publish templates are evaluated from the mutation's arguments only",
+        );
         let topic = self.topic(d, &cx);
         let payload = match d.arg("payload") {
             Some(v) => match self.body_template(v, &cx) {
@@ -211,30 +223,24 @@ impl<'a> Builder<'a> {
 }
 
 /// What `@subscribe` and `@publish` templates may read: the field's arguments and `env`.
+/// `directive` is `"@subscribe"` or `"@publish"`; `why` is the hint for `{{headers...}}`.
 fn live_context<'a>(
     parent_type: &'a str,
     def: &'a FieldDefinition,
     owner: &str,
     directive: &'static str,
+    why: &'static str,
 ) -> TemplateContext<'a> {
-    let (place, why) = if directive == "@subscribe" {
-        (
-            "@subscribe",
-            "@subscribe templates are evaluated from the subscription's arguments only",
-        )
-    } else {
-        (
-            "@publish",
-            "@publish templates are evaluated from the mutation's arguments only",
-        )
-    };
     TemplateContext {
         field: Some((parent_type, def)),
         parent_forbidden: Some(format!(
             "{directive} templates are evaluated from the field's arguments: {owner} is a root field \
              and has no parent"
         )),
-        headers: HeaderAccess::Forbidden { place, why },
+        headers: HeaderAccess::Forbidden {
+            place: directive,
+            why,
+        },
         ..Default::default()
     }
 }
