@@ -327,3 +327,53 @@ type Subscription { noteAdded: Note @subscribe(topic: "notes") }
     app.stop().await;
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_resumes_after_the_redis_behind_the_pub_sub_restarts() {
+    // A Redis of the test's own, never the shared one.
+    let mut redis = crate::cache_support::OwnRedis::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut spawn = Spawn::demo(&db);
+    spawn.env.insert("REDIS_URL".into(), redis.url());
+    let app = spawn_app(spawn).await;
+    let mut socket = acknowledged(&app).await;
+    send(
+        &mut socket,
+        json!({"id": "o", "type": "subscribe", "payload": {"query":
+            "subscription { orderStatusChanged(orderId: \"3\") { id status } }"}}),
+    )
+    .await;
+    let statuses = ["PAID", "SHIPPED"];
+    let trigger = |i: usize| {
+        let app = &app;
+        async move {
+            // While Redis is down the mutation still succeeds; only its event is lost.
+            let res = app
+                .query(
+                    "mutation($s: OrderStatus!) { updateOrderStatus(id: \"3\", status: $s) { id } }",
+                    json!({"s": statuses[i % 2]}),
+                )
+                .await;
+            assert!(res.get("errors").is_none(), "{res}");
+        }
+    };
+    let before = until_event(&mut socket, "o", trigger).await;
+    assert_eq!(
+        before["data"]["orderStatusChanged"]["id"],
+        json!("3"),
+        "{before}"
+    );
+
+    redis.stop();
+    trigger(0).await;
+    redis.restart().await;
+    let after = until_event(&mut socket, "o", trigger).await;
+    assert_eq!(
+        after["data"]["orderStatusChanged"]["id"],
+        json!("3"),
+        "{after}"
+    );
+    drop(socket);
+    app.stop().await;
+    db.drop_db().await;
+}
