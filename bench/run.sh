@@ -7,6 +7,7 @@
 #
 #   bench/run.sh                 # all scenarios
 #   DURATION=5s bench/run.sh     # shorter runs
+#   W1_SUBSCRIBERS="1000" bench/run.sh   # W1 (WebSocket fan-out) sizes; default "1000 10000"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,7 +20,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 echo "bench: building release binaries" >&2
-cargo build --release -q -p tributary -p tributary-bench-baseline
+cargo build --release -q -p tributary -p tributary-bench-baseline -p tributary-bench-w1
 bin=$root/target/release
 
 if ! curl -fs -o /dev/null http://127.0.0.1:3000/users/1; then
@@ -55,6 +56,8 @@ start_server() { # name
     # S1: the demo storefront (SQLite + the bundled HTTP services), development mode.
     s1-cached) (cd "$s1dir" && TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
     s1-uncached) (cd "$s1dir" && TRIBUTARY_CACHE__ENABLED=false TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
+    # W1: the demo storefront again, with room for $w1_connections WebSocket connections.
+    w1) (cd "$w1dir" && TRIBUTARY_WEBSOCKET__MAX_CONNECTIONS=$w1_connections TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
   esac
   server_pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' -d '{"query":"{greet}"}' && return 0; sleep 0.1; done
@@ -130,4 +133,31 @@ for server in s1-cached s1-uncached; do
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 done
 rm -rf "$s1dir"
-echo "skipped: S1a-S1c (SQL fixture), W1 (WebSocket fan-out): not built yet"
+
+# W1: WebSocket fan-out (demo storefront, development mode): N graphql-transport-ws subscribers
+# to stockChanged(productId: "1"), then one updateStock mutation over HTTP; delivery time to
+# each subscriber from just before the POST, and the server's RSS per subscriber (after all are
+# subscribed minus before, / N). A fresh server for each N. One descriptor per socket on each
+# side: the server inherits this shell's limit (the hard limit here is 20,000); the client
+# (bench/w1) raises its own soft limit as well. Targets at 10,000: p99 <= 100 ms, <= 10 KiB.
+w1_sizes=${W1_SUBSCRIBERS:-1000 10000}
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+echo "bench: W1 with RLIMIT_NOFILE $(ulimit -n) (hard $(ulimit -Hn))" >&2
+w1dir=$(mktemp -d)
+printf '\n%-22s %11s %10s %9s %9s %9s %15s\n' W1 subscribers received "p50 ms" "p99 ms" "max ms" "RSS KiB/sub"
+for n in $w1_sizes; do
+  if [[ $(ulimit -n) != unlimited ]] && (( n + 100 > $(ulimit -n) )); then
+    echo "bench: W1 with $n subscribers needs more than $(ulimit -n) open files (ulimit -n); skipped" >&2
+    continue
+  fi
+  w1_connections=$((n + 1000))
+  start_server w1
+  out=$("$bin/tributary-bench-w1" --url "http://127.0.0.1:$port" --subscribers "$n" --server-pid "$server_pid" 2>&1 || true)
+  line=$(grep '^RESULT' <<<"$out" || true)
+  read -r _ _ _ received p50 p99 max per <<<"${line:-RESULT - - 0 - - - -}"
+  printf '%-22s %11s %10s %9s %9s %9s %15s\n' tributary "$n" "$received" "$p50" "$p99" "$max" "$per"
+  [[ $received == "$n" ]] || { echo "bench: W1 with $n subscribers: not all received the event:" >&2; echo "$out" >&2; }
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+done
+rm -rf "$w1dir"
+echo "skipped: S1a-S1c (SQL fixture): not built yet"
