@@ -56,6 +56,8 @@ start_server() { # name
     # S1: the demo storefront (SQLite + the bundled HTTP services), development mode.
     s1-cached) (cd "$s1dir" && TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
     s1-uncached) (cd "$s1dir" && TRIBUTARY_CACHE__ENABLED=false TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
+    s1-cached-nosharing) (cd "$s1dir" && TRIBUTARY_SERVER__SHARING=false TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
+    s1-uncached-nosharing) (cd "$s1dir" && TRIBUTARY_SERVER__SHARING=false TRIBUTARY_CACHE__ENABLED=false TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
     # W1: the demo storefront again, with room for $w1_connections WebSocket connections.
     w1) (cd "$w1dir" && TRIBUTARY_WEBSOCKET__MAX_CONNECTIONS=$w1_connections TRIBUTARY_LOG__LEVEL=warn exec "$bin/tributary" --schema "$root/schema.graphql" --listen "127.0.0.1:$port" 2>/dev/null) & ;;
   esac
@@ -117,7 +119,7 @@ for server in baseline tributary tributary-nosharing; do
 done
 # S1: the storefront query with @cache on and off (sharing on in both). The SQLite file is
 # created and seeded by the first start.
-for server in s1-cached s1-uncached; do
+for server in s1-cached s1-uncached s1-cached-nosharing s1-uncached-nosharing; do
   start_server "$server"
   q=S1
   check "$q" "${query[$q]}" || { echo "bench: $server gave wrong answers for $q" >&2; exit 1; }
@@ -127,7 +129,10 @@ for server in s1-cached s1-uncached; do
   line=$(wrk -t2 -c100 -d"$duration" -s "$wrk_lua" "http://127.0.0.1:$port/graphql" 2>/dev/null | grep '^RESULT' || true)
   read -r _ reqs rps p50 p99 errs <<<"$line"
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server_pid/status")
-  if [[ $server == s1-cached ]]; then s1_cached=$rps; ratio="-"; else ratio=$(python3 -c "print(f'{$s1_cached/max($rps,0.001):.2f}x cached/uncached')"); fi
+  case $server in
+    s1-cached|s1-cached-nosharing) s1_cached=$rps; ratio="-" ;;
+    *) ratio=$(python3 -c "print(f'{$s1_cached/max($rps,0.001):.2f}x cached/uncached')") ;;
+  esac
   printf '%-22s %-4s %10s %9s %9s %7s %14s %9s %8s\n' "$server" "$q" "$rps" "$p50" "$p99" "$errs" "-" "$rss" "$ratio"
   rm -f "$wrk_lua"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
