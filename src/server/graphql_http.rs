@@ -507,7 +507,7 @@ async fn run_operation(
 
 /// The response keys of the operation's root selection, in document order (fragments
 /// expanded), for ordering the root of the response.
-fn root_response_keys(
+pub(crate) fn root_response_keys(
     doc: &async_graphql::parser::types::ExecutableDocument,
     operation: Option<&str>,
 ) -> Vec<String> {

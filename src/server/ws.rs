@@ -37,7 +37,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
@@ -497,7 +496,7 @@ impl RunningOp {
                 return protocol.request_error(id, &[error]);
             }
         };
-        let order = root_response_keys(&document, payload.operation_name.as_deref());
+        let order = graphql_http::root_response_keys(&document, payload.operation_name.as_deref());
         let mut request = async_graphql::Request::new(payload.query).variables(
             payload
                 .variables
@@ -566,44 +565,6 @@ fn with_code(mut error: ServerError, code: &str) -> Value {
             .set("code", code);
     }
     serde_json::to_value(&error).unwrap_or_else(|_| json!({"message": error.message}))
-}
-
-/// The root selection's response keys in document order (the spec's order for the root).
-fn root_response_keys(doc: &ExecutableDocument, operation: Option<&str>) -> Vec<String> {
-    use async_graphql::parser::types::{Selection, SelectionSet};
-    fn walk(set: &SelectionSet, doc: &ExecutableDocument, out: &mut Vec<String>, depth: usize) {
-        if depth > 32 {
-            return;
-        }
-        for sel in &set.items {
-            match &sel.node {
-                Selection::Field(f) => {
-                    let key = f.node.response_key().node.to_string();
-                    if !out.contains(&key) {
-                        out.push(key);
-                    }
-                }
-                Selection::InlineFragment(fr) => {
-                    walk(&fr.node.selection_set.node, doc, out, depth + 1)
-                }
-                Selection::FragmentSpread(sp) => {
-                    if let Some(fr) = doc.fragments.get(&sp.node.fragment_name.node) {
-                        walk(&fr.node.selection_set.node, doc, out, depth + 1);
-                    }
-                }
-            }
-        }
-    }
-    let op = match (&doc.operations, operation) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    let mut out = Vec::new();
-    if let Some(op) = op {
-        walk(&op.node.selection_set.node, doc, &mut out, 0);
-    }
-    out
 }
 
 /// `reason` cut to at most 123 bytes at a character boundary.

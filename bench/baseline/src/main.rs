@@ -69,7 +69,7 @@ impl Loader<i64> for UserLoader {
 #[async_graphql::ComplexObject]
 impl Post {
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
+        let loader = ctx.data_unchecked::<DataLoader<UserLoader, HashMapCache>>();
         Ok(loader.load_one(self.user_id).await?)
     }
 }
