@@ -20,7 +20,7 @@ use tributary_connectors::ConnectorError;
 use tributary_schema::{BodyTemplate, HttpMethod, Template, TemplatePart};
 
 use super::plan::{Output, OutputKind};
-use super::template::{key_text, Scope};
+use super::template::{bound, key_text, Scope};
 
 pub struct HttpPlan {
     /// Unique across all plans: the per-request loader keys by it.
@@ -90,19 +90,6 @@ pub(crate) fn eval_body(scope: &Scope<'_>, body: &BodyTemplate) -> Value {
     }
 }
 
-fn enum_to_string(value: Value) -> Value {
-    match value {
-        Value::Enum(name) => Value::String(name.to_string()),
-        Value::List(items) => Value::List(items.into_iter().map(enum_to_string).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, enum_to_string(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 impl HttpPlan {
     /// Builds the call for one parent. For a batched plan the batch parameter is left out of
     /// the request (the loader adds all keys) and returned as `key`.
@@ -116,7 +103,7 @@ impl HttpPlan {
                         text: String::new(),
                         parts: vec![part.clone()],
                     };
-                    let value = enum_to_string(scope.eval(&single));
+                    let value = bound(scope.eval(&single));
                     if value == Value::Null {
                         return Err(ConnectorError::BadInput {
                             message: format!("a value for the path of {} is missing", self.field),
@@ -129,7 +116,7 @@ impl HttpPlan {
         let mut request = HttpRequest::new(self.method.clone(), path);
         let mut key = None;
         for (name, template) in &self.query {
-            let value = enum_to_string(scope.eval(template));
+            let value = bound(scope.eval(template));
             if let Some(batch) = &self.batch {
                 if *name == batch.param {
                     key = key_text(&value).map(|t| (t, value));
@@ -153,7 +140,7 @@ impl HttpPlan {
             request.headers.push((name.clone(), value));
         }
         if let Some(body) = &self.body {
-            request.body = Some(enum_to_string(eval_body(scope, body)));
+            request.body = Some(bound(eval_body(scope, body)));
         }
         request.timeout = self.timeout;
         let identity = identity(&request);

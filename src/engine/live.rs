@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tributary_connectors::pubsub::{Event, PubSub};
 use tributary_schema::{BodyTemplate, Template};
 
-use super::plan::{Output, OutputKind};
+use super::plan::Output;
 use super::template::{key_text, Scope};
 
 pub struct SubscribePlan {
@@ -74,7 +74,7 @@ pub fn subscriber(
                             Value::Object(map) => map.get(field).and_then(key_text) == *expected,
                             _ => false,
                         });
-                        matches.then(|| Ok(event_value(value, &output)))
+                        matches.then(|| Ok(super::resolve::nested_value(value, &output)))
                     }
                     Event::Lagged(n) => Some(Err(async_graphql::Error::new(format!(
                         "{n} events were dropped because this subscriber fell behind"
@@ -87,22 +87,6 @@ pub fn subscriber(
                 futures::future::ready(item)
             }))
         })
-    }
-}
-
-fn event_value(value: Value, output: &Output) -> FieldValue<'static> {
-    match (output.kind, value) {
-        (OutputKind::Abstract, value) => {
-            let ty = match &value {
-                Value::Object(map) => match map.get("__typename") {
-                    Some(Value::String(s)) => s.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            };
-            FieldValue::value(value).with_type(ty)
-        }
-        (_, value) => FieldValue::value(value),
     }
 }
 

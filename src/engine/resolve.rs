@@ -18,7 +18,7 @@ use super::caching::LoadKey;
 use super::http::HttpPlan;
 use super::loader::RequestLoader;
 use super::plan::{FieldPlan, Output, OutputKind, Plans, ResolverPlan, SqlPlan};
-use super::template::{key_text, Scope};
+use super::template::{bound, key_text, Scope};
 use tributary_connectors::http::Method;
 
 /// Per-request state, put into each request's data by the engine.
@@ -163,7 +163,7 @@ fn as_object(value: &Value) -> Option<&Data> {
 }
 
 /// A nested value from parent data (JSON) as a field value of the output's shape.
-fn nested_value(value: Value, output: &Output) -> FieldValue<'static> {
+pub(crate) fn nested_value(value: Value, output: &Output) -> FieldValue<'static> {
     match (output.kind, value) {
         (OutputKind::Abstract, Value::List(items)) => {
             FieldValue::list(items.into_iter().map(with_typename))
@@ -173,12 +173,18 @@ fn nested_value(value: Value, output: &Output) -> FieldValue<'static> {
     }
 }
 
+/// The concrete type named by a value's `__typename` (empty when absent: async-graphql then
+/// reports the field as an error).
+fn typename_of(data: &Data) -> String {
+    match data.get("__typename") {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
 fn with_typename(value: Value) -> FieldValue<'static> {
     let ty = match &value {
-        Value::Object(map) => match map.get("__typename") {
-            Some(Value::String(s)) => s.clone(),
-            _ => String::new(),
-        },
+        Value::Object(map) => typename_of(map),
         _ => String::new(),
     };
     FieldValue::value(value).with_type(ty)
@@ -188,10 +194,7 @@ fn row_value(row: Arc<Row>, output: &Output) -> FieldValue<'static> {
     match output.kind {
         OutputKind::Object => FieldValue::owned_any(row),
         OutputKind::Abstract => {
-            let ty = match row.get("__typename") {
-                Some(Value::String(s)) => s.clone(),
-                _ => String::new(),
-            };
+            let ty = typename_of(&row);
             FieldValue::owned_any(row).with_type(ty)
         }
         OutputKind::Scalar | OutputKind::Enum => {
@@ -443,16 +446,6 @@ pub fn field_error(error: &ConnectorError, field: &str, source: &str) -> async_g
     })
 }
 
-/// Values bound as parameters: enums travel as their names.
-fn param(value: Value) -> Value {
-    match value {
-        Value::Enum(name) => Value::String(name.to_string()),
-        Value::List(items) => Value::List(items.into_iter().map(param).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, param(v))).collect()),
-        other => other,
-    }
-}
-
 async fn resolve_sql<'a>(
     ctx: ResolverContext<'a>,
     plan: Arc<FieldPlan>,
@@ -482,7 +475,7 @@ async fn resolve_sql<'a>(
             args: Some(args),
             ..Scope::default()
         };
-        let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+        let params = sql.params.iter().map(|t| bound(scope.eval(t))).collect();
         let tags = cache_tags(&sql.cache, args, parent);
         let key = LoadKey {
             text: text.clone(),
@@ -508,7 +501,7 @@ async fn resolve_sql<'a>(
             parent,
             ..Scope::default()
         };
-        let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+        let params: Vec<Value> = sql.params.iter().map(|t| bound(scope.eval(t))).collect();
         let tags = cache_tags(&sql.cache, args, parent);
         let (rows, stale) = state
             .loader
@@ -561,7 +554,7 @@ async fn run_transaction(
                 item: item.as_ref(),
                 ..Scope::default()
             };
-            let params: Vec<Value> = step.params.iter().map(|t| param(scope.eval(t))).collect();
+            let params: Vec<Value> = step.params.iter().map(|t| bound(scope.eval(t))).collect();
             let rows = tx.query(&step.stmt, &params, None).await?;
             if first.is_none() {
                 first = rows.into_iter().next();
@@ -577,10 +570,22 @@ async fn run_transaction(
         steps: Some(&steps),
         ..Scope::default()
     };
-    let params: Vec<Value> = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+    let params: Vec<Value> = sql.params.iter().map(|t| bound(scope.eval(t))).collect();
     let rows = tx.query(&sql.stmt, &params, None).await?;
     tx.commit().await?;
     Ok(rows.into_iter().map(Arc::new).collect())
+}
+
+/// A looked-ahead field's arguments with the schema's defaults applied, as its resolver will
+/// see them, so both compute the same batch group.
+fn child_args(child: &SelectionField<'_>, plan: &FieldPlan) -> Data {
+    let mut args: Data = child.arguments().unwrap_or_default().into_iter().collect();
+    for (name, default) in &plan.arg_defaults {
+        if !args.contains_key(name) {
+            args.insert(name.clone(), default.clone());
+        }
+    }
+    args
 }
 
 /// Look-ahead batching: for a list of `type_name` objects, loads every batched field selected
@@ -609,18 +614,12 @@ pub fn prefetch<'a>(
                     work.push(
                         async move {
                             let Some(batch) = &sql.batch else { return };
-                            let mut args: Data =
-                                child.arguments().unwrap_or_default().into_iter().collect();
-                            for (name, default) in &plan.arg_defaults {
-                                if !args.contains_key(name) {
-                                    args.insert(name.clone(), default.clone());
-                                }
-                            }
+                            let args = child_args(&child, plan);
                             let scope = Scope {
                                 args: Some(&args),
                                 ..Scope::default()
                             };
-                            let params = sql.params.iter().map(|t| param(scope.eval(t))).collect();
+                            let params = sql.params.iter().map(|t| bound(scope.eval(t))).collect();
                             let keys: Vec<LoadKey> = parents
                                 .iter()
                                 .filter_map(|p| {
@@ -653,13 +652,7 @@ pub fn prefetch<'a>(
                 ResolverPlan::Http(http) if http.method == Method::GET => {
                     work.push(
                         async move {
-                            let mut args: Data =
-                                child.arguments().unwrap_or_default().into_iter().collect();
-                            for (name, default) in &plan.arg_defaults {
-                                if !args.contains_key(name) {
-                                    args.insert(name.clone(), default.clone());
-                                }
-                            }
+                            let args = child_args(&child, plan);
                             let calls: Vec<_> = parents
                                 .iter()
                                 .filter_map(|p| {

@@ -79,6 +79,17 @@ impl Scope<'_> {
     }
 }
 
+/// A value as it is bound (SQL parameters, HTTP paths, queries and bodies): enums travel as
+/// their names, everywhere inside lists and objects too.
+pub fn bound(value: Value) -> Value {
+    match value {
+        Value::Enum(name) => Value::String(name.to_string()),
+        Value::List(items) => Value::List(items.into_iter().map(bound).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, bound(v))).collect()),
+        other => other,
+    }
+}
+
 /// Reads a parent-data key as a batch key: scalars by their text, so that `1` and `"1"` (an
 /// integer column and an `ID`) match. `None` for null or a missing key.
 pub fn key_text(value: &Value) -> Option<String> {

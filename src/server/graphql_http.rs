@@ -455,19 +455,8 @@ async fn run_operation(
     let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
     let mut response = engine.execute_with_headers(request, headers).await;
-    // async-graphql resolves root query fields concurrently and records them in completion
-    // order; the spec orders response keys as selected.
-    if let async_graphql::Value::Object(map) = &mut response.data {
-        map.sort_by_cached_key(|k, _| {
-            order
-                .iter()
-                .position(|o| o == k.as_str())
-                .unwrap_or(usize::MAX)
-        });
-    }
-    let is_request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+    order_root(&mut response, &order);
+    let is_request_error = is_request_error(&response);
     if !is_request_error && !response.errors.is_empty() {
         if let Ok(doc) = async_graphql::parser::parse_query(&query_text) {
             engine.propagate_nulls(&mut response, &doc, operation_name.as_deref());
@@ -503,6 +492,28 @@ async fn run_operation(
             }
         }
     }
+}
+
+/// Puts the root of `response.data` in the selection's order (`root_response_keys`):
+/// async-graphql resolves root query fields concurrently and records them in completion order,
+/// while the spec orders response keys as selected.
+pub(crate) fn order_root(response: &mut async_graphql::Response, order: &[String]) {
+    if let async_graphql::Value::Object(map) = &mut response.data {
+        map.sort_by_cached_key(|k, _| {
+            order
+                .iter()
+                .position(|o| o == k.as_str())
+                .unwrap_or(usize::MAX)
+        });
+    }
+}
+
+/// A request error: nothing was executed (the document failed validation), so there is no
+/// `data` and no error has a path.
+pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// The response keys of the operation's root selection, in document order (fragments

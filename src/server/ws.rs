@@ -512,9 +512,7 @@ impl RunningOp {
                 .execute_stream(request, &self.headers, self.init_payload.clone());
         let mut first = true;
         while let Some(mut response) = stream.next().await {
-            let request_error = response.data == async_graphql::Value::Null
-                && !response.errors.is_empty()
-                && response.errors.iter().all(|e| e.path.is_empty());
+            let request_error = graphql_http::is_request_error(&response);
             if first && request_error {
                 let errors: Vec<Value> = std::mem::take(&mut response.errors)
                     .into_iter()
@@ -523,14 +521,7 @@ impl RunningOp {
                 return protocol.request_error(id, &errors);
             }
             first = false;
-            if let async_graphql::Value::Object(map) = &mut response.data {
-                map.sort_by_cached_key(|k, _| {
-                    order
-                        .iter()
-                        .position(|o| o == k.as_str())
-                        .unwrap_or(usize::MAX)
-                });
-            }
+            graphql_http::order_root(&mut response, &order);
             if !response.errors.is_empty() {
                 self.engine.propagate_nulls(
                     &mut response,
