@@ -331,3 +331,52 @@ pub fn codes(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The Node tooling under `tests/js` (graphql-http, graphql-js, playwright-core), installed
+/// once per test run with `npm ci` when `node_modules` is missing, so the README's test command
+/// needs nothing but Node.js and npm on the machine. Returns the package directory.
+///
+/// Panics (failing the test) when Node.js or npm is missing or the install fails: these tests
+/// are part of the suite, not optional.
+pub fn js_tooling() -> PathBuf {
+    static INSTALLED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        let dir = repo_path("tests/js");
+        if dir.join("node_modules/.package-lock.json").exists() {
+            return Ok(dir);
+        }
+        let out = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("npm is needed for the JS-driven tests: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "npm ci in tests/js failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(dir)
+    });
+    match result {
+        Ok(dir) => dir.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs `node <script> <args…>` in `tests/js` and returns (success, stdout, stderr).
+pub async fn run_node(script: &str, args: &[&str]) -> (bool, String, String) {
+    let dir = js_tooling();
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
