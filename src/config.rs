@@ -24,6 +24,15 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub log: LogSettings,
     pub websocket: WebsocketSettings,
+    pub playground: PlaygroundSettings,
+}
+
+/// The self-hosted GraphiQL playground at `GET /` (see `server::playground`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaygroundSettings {
+    /// Serve it (default: on in development, off in production).
+    pub enabled: Option<bool>,
 }
 
 /// GraphQL over WebSocket on `GET /graphql` (`graphql-transport-ws` and the legacy
@@ -413,6 +422,11 @@ impl Settings {
             Some(_) => false,
             None => self.server.production,
         }
+    }
+
+    /// Whether to serve the playground (`playground.enabled`, default: not in production).
+    pub fn playground(&self) -> bool {
+        self.playground.enabled.unwrap_or(!self.server.production)
     }
 
     /// Whether to start the bundled demo services.

@@ -14,7 +14,7 @@ use async_graphql::{ServerError, Variables};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
 use serde_json::json;
@@ -219,8 +219,8 @@ pub async fn get_graphql(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    if wants_html && raw.query.is_none() {
-        return playground().await.into_response();
+    if state.playground && wants_html && raw.query.is_none() {
+        return super::playground::page();
     }
     let Some(media) = negotiate(&headers) else {
         return respond_json(
@@ -561,9 +561,4 @@ pub(crate) fn root_response_keys(
         walk(&op.node.selection_set.node, doc, &mut out, 0);
     }
     out
-}
-
-/// The playground (a placeholder until the self-hosted GraphiQL lands).
-pub async fn playground() -> Html<&'static str> {
-    Html(include_str!("../../playground/index.html"))
 }

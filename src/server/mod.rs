@@ -4,9 +4,11 @@
 //! # Layout
 //! - [`graphql_http`]: `POST`/`GET /graphql` per the GraphQL over HTTP spec.
 //! - [`health`]: `/healthz` (alive) and `/readyz` (sources reachable).
+//! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
 pub mod graphql_http;
 pub mod health;
+pub mod playground;
 pub mod ws;
 
 use std::future::Future;
@@ -41,6 +43,8 @@ pub struct AppState {
     /// Operation-level sharing of identical in-flight queries (`server.sharing`).
     pub sharing: bool,
     pub in_flight: std::sync::Arc<graphql_http::InFlight>,
+    /// Serve the playground (`playground.enabled`).
+    pub playground: bool,
 }
 
 pub struct App {
@@ -99,6 +103,7 @@ impl App {
             max_body_bytes: settings.server.max_body_bytes,
             sharing: settings.server.sharing,
             in_flight: Default::default(),
+            playground: settings.playground(),
         };
         let router = router(state).layer(axum::Extension(ws::WsState::new(&settings)));
         Ok(App {
@@ -164,7 +169,11 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(ws::get_graphql).post(graphql_http::post_graphql),
         )
-        .route("/", get(graphql_http::playground))
+        .route("/", get(playground::index))
+        .route(
+            "/playground/{digest}/assets/{*file}",
+            get(playground::asset),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
