@@ -17,6 +17,7 @@ mod http_demo;
 mod http_failures;
 mod http_ssrf;
 mod http_upstream;
+mod playground;
 mod proxy;
 mod resilience;
 mod schema_errors;
