@@ -32,10 +32,12 @@ fn main() -> std::io::Result<()> {
         fnv(rel.as_bytes());
         fnv(&[0]);
         fnv(&std::fs::read(path)?);
+        // Resolved against the manifest directory when the crate compiles: the generated file
+        // names no checkout, so checkouts that share a target directory cannot cross-link.
         let _ = writeln!(
             table,
-            "    ({rel:?}, include_bytes!({:?})),",
-            path.display().to_string()
+            "    ({rel:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/playground/dist/{rel}")
         );
     }
     let out = format!(
