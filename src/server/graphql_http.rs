@@ -4,7 +4,7 @@
 //! type, and refuses nothing by size.
 //!
 //! - `Accept` picks `application/graphql-response+json` or `application/json` (406 if neither
-//!   is acceptable). Under graphql-response+json a request error (parse, validation) is a 400;
+//!   is acceptable; no `Accept` or `*/*` is `application/json`). Under graphql-response+json a request error (parse, validation) is a 400;
 //!   under application/json it is a 200, as the spec says for legacy clients.
 //! - A request error has no `data` key; an execution error keeps `data` (partial results).
 //! - `GET` runs queries only: a mutation over GET is a 405 with `Allow: POST`.
@@ -51,14 +51,15 @@ impl Media {
     }
 }
 
-/// Picks the response media type from `Accept`, honouring q-values; no `Accept` (or `*/*`)
-/// means graphql-response+json, the spec's current type.
+/// Picks the response media type from `Accept`, honouring q-values (the first listed wins a
+/// tie). No `Accept`, `*/*` or `application/*` means `application/json`, as the spec says for
+/// clients that do not name a type (they predate graphql-response+json and expect 200s).
 pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(Media::GraphqlResponseJson);
+        return Some(Media::Json);
     };
     if accept.trim().is_empty() {
-        return Some(Media::GraphqlResponseJson);
+        return Some(Media::Json);
     }
     let mut best: Option<(f32, Media)> = None;
     for part in accept.split(',') {
@@ -76,7 +77,7 @@ pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
         let media = match mime.as_str() {
             GRAPHQL_RESPONSE_JSON => Media::GraphqlResponseJson,
             APPLICATION_JSON => Media::Json,
-            "*/*" | "application/*" => Media::GraphqlResponseJson,
+            "*/*" | "application/*" => Media::Json,
             _ => continue,
         };
         if best.is_none_or(|(bq, _)| q > bq) {
@@ -93,9 +94,19 @@ pub struct GraphqlParams {
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     #[allow(dead_code)]
     extensions: Option<serde_json::Value>,
+}
+
+/// A JSON object or `null` (`extensions`): anything else makes the request invalid (400).
+fn object_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        v @ (None | Some(serde_json::Value::Object(_))) => Ok(v),
+        Some(_) => Err(serde::de::Error::custom("extensions must be a JSON object")),
+    }
 }
 
 /// Raw GET parameters: `variables` and `extensions` arrive as JSON text.
@@ -240,8 +251,8 @@ pub async fn get_graphql(
     ]) {
         match text.map(serde_json::from_str::<serde_json::Value>) {
             None => {}
-            Some(Ok(v)) => *slot = Some(v),
-            Some(Err(_)) => {
+            Some(Ok(v)) if v.is_object() || v.is_null() => *slot = Some(v),
+            Some(_) => {
                 return respond_json(
                     StatusCode::BAD_REQUEST,
                     media,

@@ -9,6 +9,7 @@ mod cache_scope;
 mod cache_support;
 mod cache_ttl;
 mod cli;
+mod conformance;
 mod direct;
 mod graphql_http;
 mod helpers;
