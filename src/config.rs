@@ -24,6 +24,7 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub log: LogSettings,
     pub websocket: WebsocketSettings,
+    pub cors: CorsSettings,
     pub playground: PlaygroundSettings,
 }
 
@@ -151,6 +152,60 @@ pub struct ServerSettings {
     /// identical in-flight operations one execution). A source's `singleFlight: false` turns
     /// it off for that source only.
     pub sharing: bool,
+    /// Refuse POSTs a browser could send cross-site without a CORS preflight (a simple
+    /// `Content-Type` — `text/plain`, `application/x-www-form-urlencoded`,
+    /// `multipart/form-data` — or none) unless a header only a preflighted request can carry
+    /// is present (`server::csrf`).
+    pub csrf_prevention: bool,
+    /// gzip and brotli response compression, negotiated by `Accept-Encoding`.
+    pub compression: bool,
+    /// Responses smaller than this many bytes are sent uncompressed.
+    pub compression_min_bytes: u16,
+}
+
+/// Cross-origin requests from browsers (`server::cors`). Nothing but the server's own origin
+/// is allowed unless listed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Origins (`scheme://host[:port]`) whose pages may call the API and open WebSockets.
+    /// From the environment: a comma-separated list.
+    #[serde(deserialize_with = "string_or_list")]
+    pub allowed_origins: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true` to allowed origins (cookies and HTTP
+    /// authentication on cross-origin requests).
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer (`Access-Control-Max-Age`).
+    pub max_age: String,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            allowed_origins: Vec::new(),
+            allow_credentials: false,
+            max_age: "10m".into(),
+        }
+    }
+}
+
+/// A list of strings, or one comma-separated string (how environment variables carry lists).
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +261,9 @@ impl Default for ServerSettings {
             shutdown_timeout: "30s".into(),
             max_body_bytes: 1024 * 1024,
             sharing: true,
+            csrf_prevention: true,
+            compression: true,
+            compression_min_bytes: 1024,
         }
     }
 }
@@ -384,8 +442,13 @@ impl Settings {
             ("websocket.init_timeout", &self.websocket.init_timeout),
             ("websocket.ping_interval", &self.websocket.ping_interval),
             ("cache.timeout", &self.cache.timeout),
+            ("cors.max_age", &self.cors.max_age),
         ] {
             parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+        }
+        for origin in &self.cors.allowed_origins {
+            crate::server::cors::check_origin(origin)
+                .map_err(|e| ConfigError::Invalid(format!("cors.allowed_origins: {e}")))?;
         }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid(

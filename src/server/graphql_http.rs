@@ -171,6 +171,13 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             ),
         );
     };
+    if state.csrf_prevention && super::csrf::post_needs_refusal(&headers) {
+        return respond_json(
+            StatusCode::BAD_REQUEST,
+            media,
+            &error_body(super::csrf::MESSAGE, super::csrf::CSRF_PREVENTED),
+        );
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

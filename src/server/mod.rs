@@ -4,8 +4,12 @@
 //! # Layout
 //! - [`graphql_http`]: `POST`/`GET /graphql` per the GraphQL over HTTP spec.
 //! - [`health`]: `/healthz` (alive) and `/readyz` (sources reachable).
+//! - [`csrf`], [`cors`]: what browsers may send and read cross-origin; around every route,
+//!   with response compression ([`browser_layers`]).
 //! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
+pub mod cors;
+pub mod csrf;
 pub mod graphql_http;
 pub mod health;
 pub mod playground;
@@ -43,6 +47,8 @@ pub struct AppState {
     /// Operation-level sharing of identical in-flight queries (`server.sharing`).
     pub sharing: bool,
     pub in_flight: std::sync::Arc<graphql_http::InFlight>,
+    /// Refuse POSTs that could be cross-site request forgeries (`server.csrf_prevention`).
+    pub csrf_prevention: bool,
     /// Serve the playground (`playground.enabled`).
     pub playground: bool,
 }
@@ -103,9 +109,13 @@ impl App {
             max_body_bytes: settings.server.max_body_bytes,
             sharing: settings.server.sharing,
             in_flight: Default::default(),
+            csrf_prevention: settings.server.csrf_prevention,
             playground: settings.playground(),
         };
-        let router = router(state).layer(axum::Extension(ws::WsState::new(&settings)));
+        let router = browser_layers(
+            router(state).layer(axum::Extension(ws::WsState::new(&settings))),
+            &settings,
+        );
         Ok(App {
             listener,
             router,
@@ -177,6 +187,42 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
+}
+
+/// Around every route: CORS (and its policy for the WebSocket Origin check) and, when
+/// `server.compression` is on, gzip/brotli compression of responses of at least
+/// `server.compression_min_bytes` (never a WebSocket upgrade, images or event streams).
+pub fn browser_layers(router: Router, settings: &Settings) -> Router {
+    let policy = cors::Cors::new(settings);
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            policy.clone(),
+            cors::middleware,
+        ))
+        .layer(axum::Extension(policy));
+    if !settings.server.compression {
+        return router;
+    }
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    fn not_an_upgrade(
+        status: axum::http::StatusCode,
+        _: axum::http::Version,
+        _: &axum::http::HeaderMap,
+        _: &axum::http::Extensions,
+    ) -> bool {
+        status != axum::http::StatusCode::SWITCHING_PROTOCOLS
+    }
+    let predicate = SizeAbove::new(settings.server.compression_min_bytes)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+        .and(not_an_upgrade);
+    router.layer(
+        tower_http::compression::CompressionLayer::new()
+            .gzip(true)
+            .br(true)
+            .compress_when(predicate),
+    )
 }
 
 async fn shutdown_signal() {

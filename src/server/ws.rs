@@ -219,6 +219,20 @@ pub async fn get_graphql(State(state): State<AppState>, request: Request) -> Res
         .get::<Arc<WsState>>()
         .cloned()
         .unwrap_or_else(|| WsState::new(&Settings::default()));
+    // Browsers apply no CORS to WebSockets: a page's Origin must be ours or allow-listed
+    // (Cross-Site WebSocket Hijacking; see `server::cors`).
+    let cors = request
+        .extensions()
+        .get::<Arc<super::cors::Cors>>()
+        .cloned()
+        .unwrap_or_default();
+    if !cors.websocket_allowed(request.headers()) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "WebSocket connections from this origin are not allowed (cors.allowed_origins)",
+            json!({"code": super::cors::ORIGIN_NOT_ALLOWED}),
+        );
+    }
     let (mut parts, _body) = request.into_parts();
     let Some(protocol) = Protocol::choose(&parts.headers) else {
         return error_response(
