@@ -242,6 +242,11 @@ pub struct GraphqlSettings {
     pub suggestions: Option<bool>,
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Accept a JSON array of requests in one POST (each runs with its own result).
+    pub batching: bool,
+    /// Most requests in one batch; a larger batch is refused whole (`LIMIT_EXCEEDED`). 10 is
+    /// Apollo Client's `BatchHttpLink` default (`batchMax`), so its batches always fit.
+    pub max_batch_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +301,8 @@ impl Default for GraphqlSettings {
             suggestions: None,
             max_depth: 15,
             max_complexity: 1000,
+            batching: true,
+            max_batch_size: 10,
         }
     }
 }
@@ -449,6 +456,11 @@ impl Settings {
         for origin in &self.cors.allowed_origins {
             crate::server::cors::check_origin(origin)
                 .map_err(|e| ConfigError::Invalid(format!("cors.allowed_origins: {e}")))?;
+        }
+        if self.graphql.max_batch_size == 0 {
+            return Err(ConfigError::Invalid(
+                "graphql.max_batch_size must be at least 1 (graphql.batching = false refuses batches)".into(),
+            ));
         }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid(

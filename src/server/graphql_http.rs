@@ -90,7 +90,7 @@ pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphqlParams {
-    query: Option<String>,
+    pub(crate) query: Option<String>,
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<serde_json::Value>,
@@ -119,11 +119,11 @@ pub struct GetParams {
     extensions: Option<String>,
 }
 
-fn error_body(message: &str, code: &str) -> serde_json::Value {
+pub(crate) fn error_body(message: &str, code: &str) -> serde_json::Value {
     json!({"errors": [{"message": message, "extensions": {"code": code}}]})
 }
 
-fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
+pub(crate) fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
     let mut res = (status, body).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -132,7 +132,7 @@ fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
     res
 }
 
-fn respond_json(status: StatusCode, media: Media, body: &serde_json::Value) -> Response {
+pub(crate) fn respond_json(status: StatusCode, media: Media, body: &serde_json::Value) -> Response {
     respond(status, media, serde_json::to_vec(body).unwrap_or_default())
 }
 
@@ -212,6 +212,9 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             );
         }
     };
+    if super::batch::is_batch(&bytes) {
+        return super::batch::run(&state, &bytes, media, &headers).await;
+    }
     let params: GraphqlParams = match serde_json::from_slice(&bytes) {
         Ok(p) => p,
         Err(e) => {
@@ -278,7 +281,7 @@ pub async fn get_graphql(
     execute(&state, params, true, media, &headers).await
 }
 
-async fn execute(
+pub(crate) async fn execute(
     state: &AppState,
     params: GraphqlParams,
     is_get: bool,

@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`graphql_http`]: `POST`/`GET /graphql` per the GraphQL over HTTP spec.
 //! - [`health`]: `/healthz` (alive) and `/readyz` (sources reachable).
+//! - [`batch`]: a JSON array of requests in one POST.
 //! - [`csrf`], [`cors`]: what browsers may send and read cross-origin; around every route,
 //!   with response compression ([`browser_layers`]).
 //! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
+pub mod batch;
 pub mod cors;
 pub mod csrf;
 pub mod graphql_http;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub in_flight: std::sync::Arc<graphql_http::InFlight>,
     /// Refuse POSTs that could be cross-site request forgeries (`server.csrf_prevention`).
     pub csrf_prevention: bool,
+    /// Most requests in one batched POST; `None`: batching is off (`graphql.batching`).
+    pub max_batch_size: Option<usize>,
     /// Serve the playground (`playground.enabled`).
     pub playground: bool,
 }
@@ -110,6 +114,10 @@ impl App {
             sharing: settings.server.sharing,
             in_flight: Default::default(),
             csrf_prevention: settings.server.csrf_prevention,
+            max_batch_size: settings
+                .graphql
+                .batching
+                .then_some(settings.graphql.max_batch_size),
             playground: settings.playground(),
         };
         let router = browser_layers(

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one harness (`helpers`), the real server over real HTTP.
 
+mod batched_requests;
 mod binary;
 mod cache_batch;
 mod cache_control_header;
