@@ -25,6 +25,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub websocket: WebsocketSettings,
     pub cors: CorsSettings,
+    pub apq: ApqSettings,
+    pub trusted_documents: TrustedDocumentsSettings,
     pub playground: PlaygroundSettings,
 }
 
@@ -34,6 +36,52 @@ pub struct Settings {
 pub struct PlaygroundSettings {
     /// Serve it (default: on in development, off in production).
     pub enabled: Option<bool>,
+}
+
+/// Automatic Persisted Queries (Apollo's protocol): a client sends the sha256 of its query,
+/// and the query itself only when the server does not know it yet. Stored in memory, or in
+/// Redis under `{cache.prefix}apq:` when Redis is configured, so every replica shares them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApqSettings {
+    pub enabled: bool,
+    /// Bound of the in-memory store (used without Redis), in bytes: 16 MiB holds thousands of
+    /// typical documents; past it the least used are evicted and their clients re-send them.
+    pub max_bytes: u64,
+    /// How long a stored query is kept (in memory and in Redis) after it was last sent in full.
+    pub ttl: String,
+}
+
+impl Default for ApqSettings {
+    fn default() -> Self {
+        ApqSettings {
+            enabled: true,
+            max_bytes: 16 * 1024 * 1024,
+            ttl: "24h".into(),
+        }
+    }
+}
+
+/// Trusted documents: the operations a client build may send, from a manifest in Apollo's
+/// persisted-query manifest format.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustedDocumentsSettings {
+    /// `off` (the manifest is not read), `allow_listed` (only manifest documents run, by id or
+    /// by full text) or `log_unknown` (everything runs; unknown documents are logged).
+    pub mode: TrustedDocumentsMode,
+    /// The manifest (`{"format":"apollo-persisted-query-manifest","version":1,...}`),
+    /// relative to the working directory.
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustedDocumentsMode {
+    #[default]
+    Off,
+    AllowListed,
+    LogUnknown,
 }
 
 /// GraphQL over WebSocket on `GET /graphql` (`graphql-transport-ws` and the legacy
@@ -240,13 +288,33 @@ pub struct GraphqlSettings {
     pub introspection: Option<bool>,
     /// "Did you mean" suggestions in validation errors (default like introspection).
     pub suggestions: Option<bool>,
+    /// Deepest field nesting (a root field is 1). 15 fits the demo's deepest real query
+    /// and GraphiQL's introspection query (about 13) while stopping `a { b { a { b ...`
+    /// amplification through cyclic types.
     pub max_depth: usize,
+    /// Fields selected, fragments expanded (each field costs 1 plus its children). 1000 is
+    /// many times the demo's richest screen and GraphiQL's introspection query (~200).
     pub max_complexity: usize,
     /// Accept a JSON array of requests in one POST (each runs with its own result).
     pub batching: bool,
     /// Most requests in one batch; a larger batch is refused whole (`LIMIT_EXCEEDED`). 10 is
     /// Apollo Client's `BatchHttpLink` default (`batchMax`), so its batches always fit.
     pub max_batch_size: usize,
+    /// Aliased fields, fragments expanded. Aliases are how one request asks for the same
+    /// field many times (`p1: product(id: 1) p2: ...`, or brute-forcing a mutation); real
+    /// screens alias a handful of fields (image sizes, a few lookups), so 50 leaves ample room.
+    pub max_aliases: usize,
+    /// Root fields of one operation: each fans out to backends in parallel. A screen's query
+    /// has fewer than 10; 20 leaves room for dashboards.
+    pub max_root_fields: usize,
+    /// Lexical tokens, counted before parsing so that a huge document is refused cheaply
+    /// (async-graphql's parser has no token limit). 15,000 is Apollo Router's default, which
+    /// client tooling is already tuned to; GraphiQL's introspection query is under 1,000.
+    pub max_tokens: usize,
+    /// Document size in bytes, checked first. 15,000 tokens of formatted GraphQL fit in about
+    /// 100 KiB, so 128 KiB does not refuse what the token limit accepts, yet stops a document
+    /// padded with comments or white space before it is scanned.
+    pub max_document_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +371,10 @@ impl Default for GraphqlSettings {
             max_complexity: 1000,
             batching: true,
             max_batch_size: 10,
+            max_aliases: 50,
+            max_root_fields: 20,
+            max_tokens: 15_000,
+            max_document_bytes: 128 * 1024,
         }
     }
 }
@@ -450,6 +522,7 @@ impl Settings {
             ("websocket.ping_interval", &self.websocket.ping_interval),
             ("cache.timeout", &self.cache.timeout),
             ("cors.max_age", &self.cors.max_age),
+            ("apq.ttl", &self.apq.ttl),
         ] {
             parse_duration(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
         }
@@ -489,6 +562,19 @@ impl Settings {
 
     pub fn suggestions(&self) -> bool {
         self.graphql.suggestions.unwrap_or(!self.server.production)
+    }
+
+    /// The request limits of `[graphql]` (see [`GraphqlSettings`]).
+    pub fn limits(&self) -> crate::engine::limits::Limits {
+        let g = &self.graphql;
+        crate::engine::limits::Limits {
+            max_document_bytes: g.max_document_bytes,
+            max_tokens: g.max_tokens,
+            max_depth: g.max_depth,
+            max_complexity: g.max_complexity,
+            max_aliases: g.max_aliases,
+            max_root_fields: g.max_root_fields,
+        }
     }
 
     pub fn json_logs(&self) -> bool {

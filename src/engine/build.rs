@@ -865,9 +865,14 @@ fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Resul
             builder = builder.register(Scalar::new(name));
         }
     }
-    builder = builder
-        .limit_depth(options.max_depth)
-        .limit_complexity(options.max_complexity);
+    // Tributary checks these itself first (`limits`), with the same definitions; async-graphql's
+    // checks stay as a backstop. 0 turns a limit off.
+    if options.max_depth > 0 {
+        builder = builder.limit_depth(options.max_depth);
+    }
+    if options.max_complexity > 0 {
+        builder = builder.limit_complexity(options.max_complexity);
+    }
     if !options.introspection {
         builder = builder.disable_introspection();
     }

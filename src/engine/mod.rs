@@ -15,6 +15,7 @@ pub mod build;
 pub mod cache_control;
 pub mod caching;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod loader;
 pub mod nulls;

@@ -95,8 +95,10 @@ pub struct GraphqlParams {
     #[serde(default)]
     variables: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "object_or_null")]
-    #[allow(dead_code)]
     extensions: Option<serde_json::Value>,
+    /// A persisted document's id (trusted documents, APQ hashes); see `documents`.
+    #[serde(default)]
+    document_id: Option<String>,
 }
 
 /// A JSON object or `null` (`extensions`): anything else makes the request invalid (400).
@@ -117,6 +119,7 @@ pub struct GetParams {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+    document_id: Option<String>,
 }
 
 pub(crate) fn error_body(message: &str, code: &str) -> serde_json::Value {
@@ -143,6 +146,18 @@ fn request_error(media: Media, errors: Vec<ServerError>) -> Response {
         Media::Json => StatusCode::OK,
     };
     respond_json(status, media, &json!({ "errors": errors }))
+}
+
+/// A refused document (persisted queries, trusted documents, limits, parse): never cached,
+/// so that a CDN does not keep e.g. a `PERSISTED_QUERY_NOT_FOUND` for a GET.
+fn refused(media: Media, refusal: super::documents::Refusal) -> Response {
+    let mut res = match refusal.status {
+        Some(status) => respond_json(status, media, &json!({ "errors": [refusal.error] })),
+        None => request_error(media, vec![*refusal.error]),
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 fn with_code(mut error: ServerError, code: &str) -> ServerError {
@@ -277,6 +292,7 @@ pub async fn get_graphql(
         operation_name: raw.operation_name,
         variables,
         extensions,
+        document_id: raw.document_id,
     };
     execute(&state, params, true, media, &headers).await
 }
@@ -288,12 +304,19 @@ pub(crate) async fn execute(
     media: Media,
     headers: &HeaderMap,
 ) -> Response {
-    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return respond_json(
-            StatusCode::BAD_REQUEST,
-            media,
-            &error_body("the request has no query", codes::BAD_REQUEST),
-        );
+    // Persisted queries, trusted documents and request limits (see `documents`).
+    let prepared = state
+        .documents
+        .prepare(super::documents::DocumentRequest {
+            query: params.query.as_deref(),
+            document_id: params.document_id.as_deref(),
+            extensions: params.extensions.as_ref(),
+            operation_name: params.operation_name.as_deref(),
+        })
+        .await;
+    let super::documents::Prepared { query, document } = match prepared {
+        Ok(p) => p,
+        Err(refusal) => return refused(media, refusal),
     };
     let variables_text = params
         .variables
@@ -309,13 +332,6 @@ pub(crate) async fn execute(
                 media,
                 &error_body("variables must be a JSON object", codes::BAD_REQUEST),
             );
-        }
-    };
-    let document = match async_graphql::parser::parse_query(&query) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let error: ServerError = e.into();
-            return request_error(media, vec![with_code(error, codes::PARSE_FAILED)]);
         }
     };
     if is_get {

@@ -7,11 +7,14 @@
 //! - [`batch`]: a JSON array of requests in one POST.
 //! - [`csrf`], [`cors`]: what browsers may send and read cross-origin; around every route,
 //!   with response compression ([`browser_layers`]).
+//! - [`documents`]: persisted queries, trusted documents and request limits: request
+//!   parameters → the document to run (HTTP and WebSocket).
 //! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
 pub mod batch;
 pub mod cors;
 pub mod csrf;
+pub mod documents;
 pub mod graphql_http;
 pub mod health;
 pub mod playground;
@@ -37,6 +40,8 @@ pub enum StartError {
     Schema(#[from] tributary_schema::Diagnostics),
     #[error("{0}")]
     Build(#[from] BuildError),
+    #[error("{0}")]
+    Documents(#[from] documents::DocumentsError),
     #[error("cannot listen on {addr}: {reason}\n  hint: choose another address with --listen or server.listen")]
     Listen { addr: String, reason: String },
 }
@@ -53,6 +58,8 @@ pub struct AppState {
     pub csrf_prevention: bool,
     /// Most requests in one batched POST; `None`: batching is off (`graphql.batching`).
     pub max_batch_size: Option<usize>,
+    /// Persisted queries, trusted documents and request limits.
+    pub documents: std::sync::Arc<documents::Documents>,
     /// Serve the playground (`playground.enabled`).
     pub playground: bool,
 }
@@ -102,6 +109,7 @@ impl App {
         };
         let blueprint = tributary_schema::build(&path, &sdl, &env.vars)?;
         let engine = Engine::build(&blueprint, &settings.engine_options()).await?;
+        let documents = std::sync::Arc::new(documents::Documents::from_settings(&settings).await?);
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .map_err(|e| StartError::Listen {
@@ -118,6 +126,7 @@ impl App {
                 .graphql
                 .batching
                 .then_some(settings.graphql.max_batch_size),
+            documents,
             playground: settings.playground(),
         };
         let router = browser_layers(

@@ -260,6 +260,7 @@ pub async fn get_graphql(State(state): State<AppState>, request: Request) -> Res
     };
     let headers = parts.headers;
     let engine = state.engine.clone();
+    let documents = state.documents.clone();
     upgrade
         .protocols([protocol.name()])
         .read_buffer_size(ws_state.read_buffer_bytes)
@@ -268,7 +269,7 @@ pub async fn get_graphql(State(state): State<AppState>, request: Request) -> Res
         .max_frame_size(ws_state.max_message_bytes)
         .on_upgrade(move |socket| async move {
             let _guard = guard;
-            serve(socket, protocol, engine, headers, ws_state).await;
+            serve(socket, protocol, engine, documents, headers, ws_state).await;
         })
 }
 
@@ -295,6 +296,7 @@ async fn serve(
     socket: WebSocket,
     protocol: Protocol,
     engine: Engine,
+    documents: Arc<super::documents::Documents>,
     headers: HeaderMap,
     settings: Arc<WsState>,
 ) {
@@ -304,6 +306,7 @@ async fn serve(
     let mut conn = Conn {
         protocol,
         engine,
+        documents,
         headers: Arc::new(headers),
         settings,
         outbox: outbox.clone(),
@@ -351,6 +354,8 @@ pub(crate) enum Ended {
 pub(crate) struct Conn {
     pub protocol: Protocol,
     pub engine: Engine,
+    /// Persisted queries, trusted documents and request limits, as over HTTP.
+    pub documents: Arc<super::documents::Documents>,
     pub headers: Arc<HeaderMap>,
     pub settings: Arc<WsState>,
     pub outbox: Arc<Outbox>,
@@ -362,9 +367,12 @@ pub(crate) struct Conn {
 
 /// A `subscribe`/`start` payload.
 pub(crate) struct OperationPayload {
+    /// Empty when the payload names a persisted document instead ([`Conn::prepare`] fills it).
     pub query: String,
     pub operation_name: Option<String>,
     pub variables: Option<Value>,
+    pub document_id: Option<String>,
+    pub extensions: Option<Value>,
 }
 
 impl OperationPayload {
@@ -373,8 +381,19 @@ impl OperationPayload {
         let Some(Value::Object(p)) = payload else {
             return Err("payload must be an object");
         };
-        let Some(Value::String(query)) = p.get("query") else {
-            return Err("payload.query must be a string");
+        let document_id = match p.get("documentId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err("payload.documentId must be a string"),
+        };
+        let persisted = p
+            .get("extensions")
+            .and_then(|e| e.get("persistedQuery"))
+            .is_some_and(|pq| !pq.is_null());
+        let query = match p.get("query") {
+            Some(Value::String(query)) => query.clone(),
+            None | Some(Value::Null) if document_id.is_some() || persisted => String::new(),
+            _ => return Err("payload.query must be a string"),
         };
         let operation_name = match p.get("operationName") {
             None | Some(Value::Null) => None,
@@ -386,14 +405,17 @@ impl OperationPayload {
             Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(_) => return Err("payload.variables must be an object"),
         };
-        match p.get("extensions") {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        let extensions = match p.get("extensions") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(_) => return Err("payload.extensions must be an object"),
-        }
+        };
         Ok(OperationPayload {
-            query: query.clone(),
+            query,
             operation_name,
             variables,
+            document_id,
+            extensions,
         })
     }
 }
@@ -456,6 +478,39 @@ impl Conn {
         // Registered under the lock, so the task cannot finish (and deregister) first.
         let task = tokio::spawn(op.run(payload));
         ops.insert(id, (generation, task.abort_handle()));
+    }
+
+    /// Resolves the payload's document (persisted queries, trusted documents) and applies the
+    /// request limits, as over HTTP; a refusal is queued as the operation's request error
+    /// and gives `None`.
+    pub async fn prepare(
+        &self,
+        id: &str,
+        mut payload: OperationPayload,
+    ) -> Option<OperationPayload> {
+        let prepared = self
+            .documents
+            .prepare(super::documents::DocumentRequest {
+                query: Some(payload.query.as_str()),
+                document_id: payload.document_id.as_deref(),
+                extensions: payload.extensions.as_ref(),
+                operation_name: payload.operation_name.as_deref(),
+            })
+            .await;
+        match prepared {
+            Ok(prepared) => {
+                payload.query = prepared.query;
+                Some(payload)
+            }
+            Err(refusal) => {
+                let error = serde_json::to_value(&refusal.error)
+                    .unwrap_or_else(|_| json!({"message": refusal.error.message}));
+                for m in self.protocol.request_error(id, &[error]) {
+                    self.outbox.push_control(Some(id), m);
+                }
+                None
+            }
+        }
     }
 
     /// Queues an `error` refusing one operation (bad payload) without closing.

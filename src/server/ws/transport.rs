@@ -152,7 +152,9 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                     conn.outbox.close(4409, &reason);
                     return Ended::ServerClosed;
                 }
-                conn.start(id, payload);
+                if let Some(payload) = conn.prepare(&id, payload).await {
+                    conn.start(id, payload);
+                }
             }
             ClientMessage::Complete(id) => conn.stop(&id),
         }
