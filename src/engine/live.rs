@@ -66,9 +66,17 @@ pub fn subscriber(
                 .await
                 .map_err(|e| super::resolve::field_error(&e, &plan.field, &plan.source_name))?;
             let output = plan.output.clone();
+            let state = ctx
+                .data::<Arc<super::resolve::RequestState>>()
+                .ok()
+                .cloned();
             Ok(subscription.filter_map(move |event| {
                 let item = match event {
                     Event::Payload(value) => {
+                        // Each event's nested fields load afresh (see `RequestLoader::forget`).
+                        if let Some(state) = &state {
+                            state.loader.forget();
+                        }
                         let value = value.as_ref().clone();
                         let matches = filter.iter().all(|(field, expected)| match &value {
                             Value::Object(map) => map.get(field).and_then(key_text) == *expected,

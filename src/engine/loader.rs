@@ -68,6 +68,23 @@ fn record_stale(set: &StaleSet, plan: usize, keys: HashSet<String>) {
 }
 
 impl RequestLoader {
+    /// Forgets every load (not the cache or identity): a subscription calls it before each
+    /// event, so an event's nested fields are loaded afresh instead of repeating what an
+    /// earlier event loaded (a product's stock must not be the stock of the first event).
+    /// Safe because a subscription resolves its events one after the other.
+    pub fn forget(&self) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.http_batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.http_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.stale.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Whether the load of `key` for `plan` was answered by a stale cache entry.
     pub fn was_stale(&self, plan: usize, key: &str) -> bool {
         let s = self.stale.lock().unwrap_or_else(|e| e.into_inner());

@@ -111,6 +111,42 @@ impl Engine {
             .collect()
     }
 
+    /// The pub/sub topics this instance holds an upstream subscription for (one per topic,
+    /// however many subscribers), sorted.
+    pub fn active_topics(&self) -> Vec<String> {
+        self.inner
+            .pubsub
+            .as_ref()
+            .map(|p| p.active_topics())
+            .unwrap_or_default()
+    }
+
+    /// What an execution depends on besides its document and variables: the allow-listed
+    /// forwarded header values, the caller's credential identity (a hash of `authorization`
+    /// and `cookie`, which PRIVATE cache entries are keyed by) and the WebSocket
+    /// `connection_init` payload. Two operations with the same document, variables and key
+    /// produce the same result, so they may share one execution.
+    pub fn execution_key(
+        &self,
+        client_headers: &HeaderMap,
+        init_payload: Option<&serde_json::Value>,
+    ) -> String {
+        let identity = caching::identity_of(
+            client_headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            client_headers.get("cookie").and_then(|v| v.to_str().ok()),
+        );
+        let mut key = self.forwarded_header_values(client_headers).join("\u{0}");
+        key.push('\u{1}');
+        key.push_str(identity.as_deref().unwrap_or(""));
+        key.push('\u{1}');
+        if let Some(payload) = init_payload {
+            key.push_str(&payload.to_string());
+        }
+        key
+    }
+
     /// Executes one GraphQL request with fresh per-request state.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         self.execute_with_headers(request, &HeaderMap::new()).await

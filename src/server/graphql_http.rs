@@ -374,7 +374,7 @@ pub(crate) async fn execute(
             operation.query,
             operation.operation_name.as_deref().unwrap_or(""),
             variables_text,
-            state.engine.forwarded_header_values(headers).join("\u{0}")
+            state.engine.execution_key(headers, None)
         );
         state
             .in_flight
@@ -400,7 +400,7 @@ pub(crate) async fn execute(
 }
 
 /// The type of the operation a request runs.
-fn selected_operation_type(
+pub(crate) fn selected_operation_type(
     doc: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Option<OperationType> {

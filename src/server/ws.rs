@@ -30,6 +30,7 @@
 //! - Close reasons never exceed 123 bytes (ids in them are truncated).
 
 pub mod legacy;
+mod shared;
 pub mod transport;
 
 use std::collections::{HashMap, VecDeque};
@@ -71,6 +72,8 @@ pub struct WsState {
     pub write_buffer_bytes: usize,
     pub max_message_bytes: usize,
     connections: AtomicUsize,
+    /// Identical subscriptions share one execution (`server.sharing`); `None` when off.
+    shared: Option<Arc<shared::SharedSubscriptions>>,
 }
 
 impl WsState {
@@ -87,12 +90,18 @@ impl WsState {
             write_buffer_bytes: ws.write_buffer_bytes,
             max_message_bytes: ws.max_message_bytes.max(1024),
             connections: AtomicUsize::new(0),
+            shared: settings.server.sharing.then(Default::default),
         })
     }
 
     /// Open WebSocket connections.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Running shared subscription executions (each serving one or more subscriptions).
+    pub fn shared_executions(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| s.groups())
     }
 
     fn try_acquire(self: &Arc<Self>) -> Option<ConnectionGuard> {
@@ -350,6 +359,26 @@ pub(crate) enum Ended {
     ServerClosed,
 }
 
+/// A connection's running operations: id → (generation, handle).
+pub(crate) type Ops = Arc<Mutex<HashMap<String, (u64, OpHandle)>>>;
+
+/// How a running operation is stopped.
+pub(crate) enum OpHandle {
+    /// It runs alone in its own task.
+    Task(tokio::task::AbortHandle),
+    /// It is a member of a shared execution; dropping the membership leaves the group.
+    Shared(#[allow(dead_code)] shared::Membership),
+}
+
+impl OpHandle {
+    fn stop(self) {
+        match self {
+            OpHandle::Task(task) => task.abort(),
+            OpHandle::Shared(membership) => drop(membership),
+        }
+    }
+}
+
 /// One connection's state, shared by the protocol loops.
 pub(crate) struct Conn {
     pub protocol: Protocol,
@@ -359,8 +388,8 @@ pub(crate) struct Conn {
     pub headers: Arc<HeaderMap>,
     pub settings: Arc<WsState>,
     pub outbox: Arc<Outbox>,
-    /// Running operations: id → (generation, task).
-    ops: Arc<Mutex<HashMap<String, (u64, tokio::task::AbortHandle)>>>,
+    /// Running operations.
+    ops: Ops,
     generation: u64,
     pub init_payload: Option<Value>,
 }
@@ -430,19 +459,25 @@ impl Conn {
 
     /// Stops one operation (the client's `complete`/`stop`); no message is sent.
     pub fn stop(&self, id: &str) {
-        if let Some((_, task)) = self
+        let removed = self
             .ops
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(id)
-        {
-            task.abort();
+            .remove(id);
+        if let Some((_, handle)) = removed {
+            handle.stop();
         }
     }
 
     fn stop_all(&self) {
-        for (_, (_, task)) in self.ops.lock().unwrap_or_else(|e| e.into_inner()).drain() {
-            task.abort();
+        let all: Vec<_> = self
+            .ops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (_, (_, handle)) in all {
+            handle.stop();
         }
     }
 
@@ -465,19 +500,64 @@ impl Conn {
         }
         self.generation += 1;
         let generation = self.generation;
-        let op = RunningOp {
-            id: id.clone(),
-            generation,
+        let member = shared::Member {
+            id: Arc::from(id.as_str()),
             protocol: self.protocol,
+            outbox: self.outbox.clone(),
+            ops: self.ops.clone(),
+            generation,
+        };
+        let document = async_graphql::parser::parse_query(&payload.query);
+        let op = RunningOp {
             engine: self.engine.clone(),
             headers: self.headers.clone(),
             init_payload: self.init_payload.clone(),
-            outbox: self.outbox.clone(),
-            ops: self.ops.clone(),
         };
-        // Registered under the lock, so the task cannot finish (and deregister) first.
-        let task = tokio::spawn(op.run(payload));
-        ops.insert(id, (generation, task.abort_handle()));
+        let shared = self.settings.shared.as_ref().filter(|_| {
+            document.as_ref().is_ok_and(|d| {
+                graphql_http::selected_operation_type(d, payload.operation_name.as_deref())
+                    == Some(async_graphql::parser::types::OperationType::Subscription)
+            })
+        });
+        // Registered under the lock, so the execution cannot finish (and deregister) first.
+        let handle = match shared {
+            Some(groups) => {
+                let key = format!(
+                    "{}\u{0}{}\u{0}{}\u{0}{}",
+                    payload.query,
+                    payload.operation_name.as_deref().unwrap_or(""),
+                    payload
+                        .variables
+                        .as_ref()
+                        .map(Value::to_string)
+                        .unwrap_or_default(),
+                    self.engine
+                        .execution_key(&self.headers, self.init_payload.as_ref()),
+                );
+                let groups_for_task = groups.clone();
+                let start: shared::Start = Box::new(move |group| {
+                    tokio::spawn(async move {
+                        let audience = Audience::Group(group.clone());
+                        let end = op.execute(payload, document, &audience).await;
+                        for member in groups_for_task.end(&group) {
+                            member.finish(&end);
+                        }
+                    })
+                });
+                OpHandle::Shared(groups.join(key, member, start))
+            }
+            None => {
+                let task = tokio::spawn(async move {
+                    let audience = Audience::One(member);
+                    let end = op.execute(payload, document, &audience).await;
+                    if let Audience::One(member) = audience {
+                        member.finish(&end);
+                    }
+                });
+                OpHandle::Task(task.abort_handle())
+            }
+        };
+        ops.insert(id, (generation, handle));
     }
 
     /// Resolves the payload's document (persisted queries, trusted documents) and applies the
@@ -521,49 +601,86 @@ impl Conn {
     }
 }
 
+/// How an operation ended: the messages every recipient gets last.
+enum End {
+    /// The stream is over: `complete`.
+    Complete,
+    /// It failed before executing (parse, validation) or could not be serialized.
+    RequestError(Vec<Value>),
+}
+
+/// Who receives an execution's results.
+enum Audience {
+    /// One subscription (queries, mutations, and every subscription without sharing).
+    One(shared::Member),
+    /// Every member of a shared execution.
+    Group(Arc<shared::Group>),
+}
+
+impl Audience {
+    fn deliver(&self, payload: &str) {
+        match self {
+            Audience::One(m) => m
+                .outbox
+                .push_result(&m.id, m.protocol.result(&m.id, payload)),
+            Audience::Group(group) => group.deliver(payload),
+        }
+    }
+}
+
+impl shared::Member {
+    /// Ends this subscription with `end`'s messages, unless it was stopped or replaced
+    /// meanwhile. Deregistered before the last message is queued: once the client reads
+    /// `complete` (or `error`) it may reuse the id at once.
+    fn finish(&self, end: &End) {
+        let removed = {
+            let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
+            let current = ops
+                .get(&*self.id)
+                .is_some_and(|(g, _)| *g == self.generation);
+            if current {
+                ops.remove(&*self.id)
+            } else {
+                None
+            }
+        };
+        let Some((_, handle)) = removed else {
+            return;
+        };
+        // The execution is over already; dropping the handle only deregisters it.
+        drop(handle);
+        let messages = match end {
+            End::Complete => vec![self.protocol.complete(&self.id)],
+            End::RequestError(errors) => self.protocol.request_error(&self.id, errors),
+        };
+        for m in messages {
+            self.outbox.push_control(Some(&self.id), m);
+        }
+    }
+}
+
+/// What an execution needs from its connection.
 struct RunningOp {
-    id: String,
-    generation: u64,
-    protocol: Protocol,
     engine: Engine,
     headers: Arc<HeaderMap>,
     init_payload: Option<Value>,
-    outbox: Arc<Outbox>,
-    ops: Arc<Mutex<HashMap<String, (u64, tokio::task::AbortHandle)>>>,
 }
 
 impl RunningOp {
-    async fn run(self, payload: OperationPayload) {
-        let last = self.execute(payload).await;
-        // Deregistered before the last message is queued: once the client reads `complete`
-        // (or `error`) it may reuse the id at once. A stopped or replaced operation sends
-        // nothing more.
-        let current = {
-            let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
-            let current = ops
-                .get(&self.id)
-                .is_some_and(|(g, _)| *g == self.generation);
-            if current {
-                ops.remove(&self.id);
-            }
-            current
-        };
-        if current {
-            for m in last {
-                self.outbox.push_control(Some(&self.id), m);
-            }
-        }
-    }
-
-    /// Runs the operation, queueing its results; returns the messages that end it.
-    async fn execute(&self, payload: OperationPayload) -> Vec<String> {
-        let (id, protocol) = (self.id.as_str(), self.protocol);
-        let document = match async_graphql::parser::parse_query(&payload.query) {
+    /// Runs the operation, serializing each result once for its audience; returns how it
+    /// ended.
+    async fn execute(
+        self,
+        payload: OperationPayload,
+        document: Result<
+            async_graphql::parser::types::ExecutableDocument,
+            async_graphql::parser::Error,
+        >,
+        audience: &Audience,
+    ) -> End {
+        let document = match document {
             Ok(d) => d,
-            Err(e) => {
-                let error = with_code(e.into(), codes::PARSE_FAILED);
-                return protocol.request_error(id, &[error]);
-            }
+            Err(e) => return End::RequestError(vec![with_code(e.into(), codes::PARSE_FAILED)]),
         };
         let order = graphql_http::root_response_keys(&document, payload.operation_name.as_deref());
         let mut request = async_graphql::Request::new(payload.query).variables(
@@ -587,7 +704,7 @@ impl RunningOp {
                     .into_iter()
                     .map(|e| with_code(e, codes::VALIDATION_FAILED))
                     .collect();
-                return protocol.request_error(id, &errors);
+                return End::RequestError(errors);
             }
             first = false;
             graphql_http::order_root(&mut response, &order);
@@ -599,16 +716,16 @@ impl RunningOp {
                 );
             }
             match serde_json::to_string(&response) {
-                Ok(body) => self.outbox.push_result(id, protocol.result(id, &body)),
+                Ok(body) => audience.deliver(&body),
                 Err(e) => {
                     tracing::error!(error = %e, "response serialization failed");
                     let error =
                         json!({"message": "internal error", "extensions": {"code": "INTERNAL"}});
-                    return protocol.request_error(id, &[error]);
+                    return End::RequestError(vec![error]);
                 }
             }
         }
-        vec![protocol.complete(id)]
+        End::Complete
     }
 }
 
