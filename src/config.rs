@@ -288,12 +288,13 @@ pub struct GraphqlSettings {
     pub introspection: Option<bool>,
     /// "Did you mean" suggestions in validation errors (default like introspection).
     pub suggestions: Option<bool>,
-    /// Deepest field nesting (a root field is 1). 15 fits the demo's deepest real query
-    /// and GraphiQL's introspection query (about 13) while stopping `a { b { a { b ...`
-    /// amplification through cyclic types.
+    /// Deepest field nesting (a root field is 1). GraphiQL's introspection query (graphql-js
+    /// 16, every option on) is exactly 15 deep, so 15 is the floor for GraphiQL and codegen
+    /// tools to fetch the schema; the demo's deepest screen is 5. It stops
+    /// `product { category { products { category ...` recursion early.
     pub max_depth: usize,
     /// Fields selected, fragments expanded (each field costs 1 plus its children). 1000 is
-    /// many times the demo's richest screen and GraphiQL's introspection query (~200).
+    /// 4x GraphiQL's introspection query (230) and 50x the demo's richest screen (18).
     pub max_complexity: usize,
     /// Accept a JSON array of requests in one POST (each runs with its own result).
     pub batching: bool,
@@ -309,7 +310,7 @@ pub struct GraphqlSettings {
     pub max_root_fields: usize,
     /// Lexical tokens, counted before parsing so that a huge document is refused cheaply
     /// (async-graphql's parser has no token limit). 15,000 is Apollo Router's default, which
-    /// client tooling is already tuned to; GraphiQL's introspection query is under 1,000.
+    /// client tooling is already tuned to; GraphiQL's introspection query is 184.
     pub max_tokens: usize,
     /// Document size in bytes, checked first. 15,000 tokens of formatted GraphQL fit in about
     /// 100 KiB, so 128 KiB does not refuse what the token limit accepts, yet stops a document
