@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one harness (`helpers`), the real server over real HTTP.
 
 mod batched_requests;
+mod bench_sql_schema;
 mod binary;
 mod cache_batch;
 mod cache_control_header;
