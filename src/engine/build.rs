@@ -15,7 +15,7 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, InputObject, InputValue, Interface, InterfaceField, Object, Scalar,
     Schema, Subscription, SubscriptionField, TypeRef as DynTypeRef, Union,
 };
-use async_graphql::Name;
+use async_graphql::{Name, ValidationMode};
 use tributary_connectors::sql::{self, SqlBackend, SqlOptions, SqlSource, Statement};
 use tributary_schema::{
     Blueprint, Diagnostic, Diagnostics, Expr, FieldDef, HttpResolver, ObjectDef, Pos, Resolver,
@@ -169,17 +169,25 @@ impl Engine {
         let cache = tributary_connectors::cache::connect(redis, memory)
             .await
             .map_err(|e| BuildError::Source(format!("cannot set up the cache: {e}")))?;
-        let schema = register(bp, plans, options).map_err(|e| {
+        let schema_error = |e: String| {
             BuildError::Schema(Diagnostics(vec![Diagnostic {
                 file: bp.file.clone(),
                 pos: Pos { line: 1, column: 1 },
                 message: format!("the schema could not be built: {e}"),
                 hint: None,
             }]))
-        })?;
+        };
+        let schema =
+            register(bp, plans.clone(), options, ValidationMode::Strict).map_err(schema_error)?;
+        // The same schema with async-graphql's fast validation (fragment cycles, depth and
+        // complexity only), for requests whose document already passed full validation.
+        let revalidating =
+            register(bp, plans, options, ValidationMode::Fast).map_err(schema_error)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 schema,
+                revalidating,
+                validated: Default::default(),
                 sql_sources: ordered,
                 http_sources: http_ordered,
                 forward_headers,
@@ -730,12 +738,18 @@ fn input_value(arg: &tributary_schema::ArgDef) -> InputValue {
 }
 
 /// Registers every Blueprint type in an async-graphql dynamic schema.
-fn register(bp: &Blueprint, plans: Arc<Plans>, options: &EngineOptions) -> Result<Schema, String> {
+fn register(
+    bp: &Blueprint,
+    plans: Arc<Plans>,
+    options: &EngineOptions,
+    validation: ValidationMode,
+) -> Result<Schema, String> {
     let mut builder = Schema::build(
         &bp.query,
         bp.mutation.as_deref(),
         bp.subscription.as_deref(),
-    );
+    )
+    .validation_mode(validation);
     let mut declared: HashSet<&str> = HashSet::new();
     for ty in bp.types.values() {
         match ty {

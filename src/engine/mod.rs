@@ -51,6 +51,35 @@ fn add_stale_extension(response: &mut async_graphql::Response, state: &RequestSt
     }
 }
 
+/// The set of validated request keys, bounded: when full it starts over.
+#[derive(Default)]
+struct Validated {
+    keys: std::collections::HashSet<String>,
+    bytes: usize,
+}
+
+impl Validated {
+    const MAX_KEYS: usize = 4096;
+    const MAX_BYTES: usize = 1 << 20;
+
+    fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    fn insert(&mut self, key: &str) {
+        if key.len() > Self::MAX_BYTES / 8 {
+            return;
+        }
+        if self.keys.len() >= Self::MAX_KEYS || self.bytes + key.len() > Self::MAX_BYTES {
+            self.keys.clear();
+            self.bytes = 0;
+        }
+        if self.keys.insert(key.to_string()) {
+            self.bytes += key.len();
+        }
+    }
+}
+
 /// A built engine: the executable schema and the sources it owns.
 #[derive(Clone)]
 pub struct Engine {
@@ -59,6 +88,11 @@ pub struct Engine {
 
 struct EngineInner {
     schema: Schema,
+    /// `schema` with fast validation, for documents already validated in full (see
+    /// [`Engine::execute_validated`]).
+    revalidating: Schema,
+    /// Keys (document, operation name, variables) of requests that passed full validation.
+    validated: std::sync::RwLock<Validated>,
     sql_sources: Vec<(String, Arc<dyn SqlSource>)>,
     http_sources: Vec<(String, Arc<dyn HttpSource>)>,
     /// Client headers some HTTP source allow-lists (lower-case): the only ones captured.
@@ -162,6 +196,48 @@ impl Engine {
         let state = Arc::new(state);
         let request = request.data(state.clone());
         let mut response = self.inner.schema.execute(request).await;
+        response.errors.retain(|e| e.message != resolve::RECORDED);
+        add_stale_extension(&mut response, &state);
+        response
+    }
+
+    /// Like [`Engine::execute_with_headers`], but a request whose `key` (its document text,
+    /// operation name and variables) already passed async-graphql's full validation runs on
+    /// a twin schema with fast validation (fragment cycles, depth and complexity only): with
+    /// the same schema, document and variables, full validation would pass again. Full
+    /// validation costs about a tenth of a small query's execution.
+    pub async fn execute_validated(
+        &self,
+        request: async_graphql::Request,
+        client_headers: &HeaderMap,
+        key: &str,
+    ) -> async_graphql::Response {
+        let known = self
+            .inner
+            .validated
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key);
+        let state = Arc::new(self.request_state(client_headers, None));
+        let request = request.data(state.clone());
+        let schema = if known {
+            &self.inner.revalidating
+        } else {
+            &self.inner.schema
+        };
+        let mut response = schema.execute(request).await;
+        // A request error (no data, no error with a path) may be a validation failure: only
+        // documents that ran are remembered.
+        let request_error = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        if !known && !request_error {
+            self.inner
+                .validated
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key);
+        }
         response.errors.retain(|e| e.message != resolve::RECORDED);
         add_stale_extension(&mut response, &state);
         response

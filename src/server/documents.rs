@@ -159,6 +159,44 @@ pub struct Documents {
     introspection: bool,
     apq: Option<Apq>,
     trusted: Option<Manifest>,
+    /// Parsed documents that passed the limits, by text.
+    parsed: ParsedDocuments,
+}
+
+/// Parsed documents by text, bounded (when full it starts over; a parsed document takes some
+/// 20 to 50 times its text's size): parsing is a quarter of a small query's cost, and clients
+/// send the same few documents again and again.
+#[derive(Default)]
+struct ParsedDocuments {
+    map: std::sync::RwLock<(HashMap<String, ExecutableDocument>, usize)>,
+}
+
+impl ParsedDocuments {
+    const MAX_DOCUMENTS: usize = 512;
+    const MAX_BYTES: usize = 256 << 10;
+
+    fn get(&self, text: &str) -> Option<ExecutableDocument> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.0.get(text).cloned()
+    }
+
+    fn insert(&self, text: &str, document: &ExecutableDocument) {
+        if text.len() > Self::MAX_BYTES / 8 {
+            return;
+        }
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let (documents, bytes) = &mut *map;
+        if documents.len() >= Self::MAX_DOCUMENTS || *bytes + text.len() > Self::MAX_BYTES {
+            documents.clear();
+            *bytes = 0;
+        }
+        if documents
+            .insert(text.to_string(), document.clone())
+            .is_none()
+        {
+            *bytes += text.len();
+        }
+    }
 }
 
 /// Where a request's text came from, for the trusted documents check.
@@ -211,6 +249,7 @@ impl Documents {
             introspection: settings.introspection(),
             apq,
             trusted,
+            parsed: ParsedDocuments::default(),
         })
     }
 
@@ -270,13 +309,22 @@ impl Documents {
                 unknown = Some(hash);
             }
         }
-        if let Err(e) = self.limits.check_source(&text) {
-            return Err(Refusal {
-                error: Box::new(e.to_server_error()),
-                status: None,
-            });
-        }
-        let document = async_graphql::parser::parse_query(&text);
+        // A document seen before passed the checks below already (they depend on its text
+        // alone): its parse is reused.
+        let cached = self.parsed.get(&text);
+        let is_cached = cached.is_some();
+        let document = match cached {
+            Some(document) => Ok(document),
+            None => {
+                if let Err(e) = self.limits.check_source(&text) {
+                    return Err(Refusal {
+                        error: Box::new(e.to_server_error()),
+                        status: None,
+                    });
+                }
+                async_graphql::parser::parse_query(&text)
+            }
+        };
         if let Some(hash) = unknown {
             let name = request.operation_name.map(str::to_string).or_else(|| {
                 document
@@ -305,6 +353,15 @@ impl Documents {
                 });
             }
         };
+        if is_cached {
+            if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
+                apq.put(hash, &text);
+            }
+            return Ok(Prepared {
+                query: text,
+                document,
+            });
+        }
         match self.limits.check_document(&document) {
             Ok(()) => {}
             Err(DocumentRefusal::Limit(e)) => {
@@ -328,6 +385,7 @@ impl Documents {
                 None,
             ));
         }
+        self.parsed.insert(&text, &document);
         if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
             apq.put(hash, &text);
         }

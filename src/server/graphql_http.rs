@@ -126,8 +126,8 @@ pub(crate) fn error_body(message: &str, code: &str) -> serde_json::Value {
     json!({"errors": [{"message": message, "extensions": {"code": code}}]})
 }
 
-pub(crate) fn respond(status: StatusCode, media: Media, body: Vec<u8>) -> Response {
-    let mut res = (status, body).into_response();
+pub(crate) fn respond(status: StatusCode, media: Media, body: impl Into<bytes::Bytes>) -> Response {
+    let mut res = (status, body.into()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.content_type()),
@@ -364,6 +364,7 @@ pub(crate) async fn execute(
         query,
         document,
         variables,
+        variables_text,
         operation_name: params.operation_name,
     };
     let outcome = if is_query && state.sharing {
@@ -373,7 +374,7 @@ pub(crate) async fn execute(
             "{}\u{0}{}\u{0}{}\u{0}{}",
             operation.query,
             operation.operation_name.as_deref().unwrap_or(""),
-            variables_text,
+            operation.variables_text,
             state.engine.execution_key(headers, None)
         );
         state
@@ -387,7 +388,7 @@ pub(crate) async fn execute(
         (true, Media::GraphqlResponseJson) => StatusCode::BAD_REQUEST,
         _ => outcome.status,
     };
-    let mut res = respond(status, media, outcome.body.to_vec());
+    let mut res = respond(status, media, outcome.body);
     let cache_control = if outcome.has_errors {
         ResponsePolicy::NoStore.header_value()
     } else {
@@ -416,6 +417,8 @@ pub struct Operation {
     query: String,
     document: async_graphql::parser::types::ExecutableDocument,
     variables: Variables,
+    /// The variables as JSON text (part of the keys of sharing and of validated documents).
+    variables_text: String,
     operation_name: Option<String>,
 }
 
@@ -480,22 +483,31 @@ async fn run_operation(
         query,
         document,
         variables,
+        variables_text,
         operation_name,
     } = operation;
-    // Kept for the error path: null propagation re-reads the document (rare, so the common
-    // path does not pay for a copy of the parsed document).
-    let query_text = query.clone();
+    // The key of validated documents; it starts with the query text, kept for the error path:
+    // null propagation re-reads the document (rare, so the common path does not pay for a copy
+    // of the parsed document).
+    let query_len = query.len();
+    let validated_key = format!(
+        "{query}\u{0}{}\u{0}{variables_text}",
+        operation_name.as_deref().unwrap_or("")
+    );
     let mut request = async_graphql::Request::new(query).variables(variables);
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
     let order = root_response_keys(&document, request.operation_name.as_deref());
     request.set_parsed_query(document);
-    let mut response = engine.execute_with_headers(request, headers).await;
+    let mut response = engine
+        .execute_validated(request, headers, &validated_key)
+        .await;
     order_root(&mut response, &order);
     let is_request_error = is_request_error(&response);
     if !is_request_error && !response.errors.is_empty() {
-        if let Ok(doc) = async_graphql::parser::parse_query(&query_text) {
+        let query_text = validated_key.get(..query_len).unwrap_or("");
+        if let Ok(doc) = async_graphql::parser::parse_query(query_text) {
             engine.propagate_nulls(&mut response, &doc, operation_name.as_deref());
         }
     }
