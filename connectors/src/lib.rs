@@ -8,6 +8,7 @@
 //! - [`http`]: the [`HttpSource`](http::HttpSource) trait (downstream HTTP services: SSRF-safe
 //!   URLs, timeouts, retries, circuit breaker, single-flight) and its reqwest implementation.
 //! - [`cache`]: the `Cache` trait (in-memory by default, Redis when configured).
+//! - [`json`]: JSON bodies straight into [`Value`]s, with interned object keys.
 //! - [`pubsub`]: the `PubSub` trait (in-process by default, Redis when configured).
 //!
 //! The engine only sees the traits, so a connector can be swapped for another implementation.
@@ -15,6 +16,7 @@
 pub mod cache;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod pubsub;
 pub mod sql;
 

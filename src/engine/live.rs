@@ -103,6 +103,13 @@ pub fn field_data(value: &FieldValue<'_>) -> Value {
     if let Some(row) = value.downcast_ref::<Arc<tributary_connectors::sql::Row>>() {
         return Value::Object((**row).clone());
     }
+    if let Some(shared) = value.downcast_ref::<super::resolve::SharedObject>() {
+        return shared
+            .data()
+            .cloned()
+            .map(Value::Object)
+            .unwrap_or(Value::Null);
+    }
     if let Some(v) = value.as_value() {
         return v.clone();
     }

@@ -42,7 +42,10 @@ type HttpBatchFuture =
     Shared<BoxFuture<'static, Result<Arc<HashMap<String, Vec<Value>>>, Arc<ConnectorError>>>>;
 /// A batched call still to send: its identity, its request without keys, its keys.
 type PendingBatch = (String, HttpRequest, Vec<LoadKey>, Option<CacheCtx>);
-type HttpCallFuture = Shared<BoxFuture<'static, Result<Value, Arc<ConnectorError>>>>;
+type HttpCallFuture = Shared<BoxFuture<'static, HttpResult>>;
+/// An HTTP field's answer for one parent, shared by every field and parent that reads it
+/// (cloning it is a reference count, not a deep copy of the JSON).
+pub type HttpResult = Result<Arc<Value>, Arc<ConnectorError>>;
 /// (plan, key text) of loads answered by stale cache entries.
 type StaleSet = Arc<Mutex<HashSet<(usize, String)>>>;
 
@@ -212,11 +215,7 @@ impl RequestLoader {
     /// loaded in this request (nor cached); other plans send each distinct call once,
     /// concurrently. A batched field's answer for a parent is its items (a list field) or the
     /// first one.
-    pub async fn load_http(
-        &self,
-        plan: &Arc<HttpPlan>,
-        calls: Vec<Call>,
-    ) -> Vec<Result<Value, Arc<ConnectorError>>> {
+    pub async fn load_http(&self, plan: &Arc<HttpPlan>, calls: Vec<Call>) -> Vec<HttpResult> {
         let Some(_) = &plan.batch else {
             return self.load_http_single(plan, calls).await;
         };
@@ -306,28 +305,24 @@ impl RequestLoader {
         let list = plan.output.list;
         join_all(waits.into_iter().map(|w| async move {
             let Some((text, fut)) = w else {
-                return Ok(if list {
+                return Ok(Arc::new(if list {
                     Value::List(Vec::new())
                 } else {
                     Value::Null
-                });
+                }));
             };
             let groups = fut.await?;
             let items = groups.get(&text).cloned().unwrap_or_default();
-            Ok(if list {
+            Ok(Arc::new(if list {
                 Value::List(items)
             } else {
                 items.into_iter().next().unwrap_or(Value::Null)
-            })
+            }))
         }))
         .await
     }
 
-    async fn load_http_single(
-        &self,
-        plan: &Arc<HttpPlan>,
-        calls: Vec<Call>,
-    ) -> Vec<Result<Value, Arc<ConnectorError>>> {
+    async fn load_http_single(&self, plan: &Arc<HttpPlan>, calls: Vec<Call>) -> Vec<HttpResult> {
         let stale_set = self.stale.clone();
         let send = |plan: Arc<HttpPlan>, call: Call, ctx: Option<CacheCtx>| -> HttpCallFuture {
             let stale_set = stale_set.clone();
@@ -354,7 +349,7 @@ impl RequestLoader {
                 let value = loaded
                     .remove(&call.identity)
                     .and_then(|v| v.into_iter().next());
-                Ok(value.unwrap_or(Value::Null))
+                Ok(Arc::new(value.unwrap_or(Value::Null)))
             }
             .boxed()
             .shared()

@@ -43,10 +43,31 @@ type Data = IndexMap<Name, Value>;
 /// is recorded at its path; `Engine::execute` removes these from responses.
 pub(crate) const RECORDED: &str = "tributary: field error recorded at its path";
 
+/// An object of an HTTP answer, as the parent of its fields: the answer (shared with the
+/// request's loader and every other field reading it) and, for an item of a list, its index.
+/// Fields read it where it is, instead of async-graphql's deep copy of every value.
+pub struct SharedObject {
+    answer: Arc<Value>,
+    index: Option<usize>,
+}
+
+impl SharedObject {
+    pub fn data(&self) -> Option<&Data> {
+        match (&*self.answer, self.index) {
+            (Value::Object(map), None) => Some(map),
+            (Value::List(items), Some(i)) => items.get(i).and_then(as_object),
+            _ => None,
+        }
+    }
+}
+
 /// The parent's source data, whichever form it travels in.
 pub fn parent_data<'a>(parent: &'a FieldValue<'a>) -> Option<&'a Data> {
     if let Some(row) = parent.downcast_ref::<Arc<Row>>() {
         return Some(row);
+    }
+    if let Some(shared) = parent.downcast_ref::<SharedObject>() {
+        return shared.data();
     }
     match parent.as_value() {
         Some(Value::Object(map)) => Some(map),
@@ -73,7 +94,9 @@ pub fn resolver(
                     OutputKind::Scalar | OutputKind::Enum => {
                         let value = value.filter(|v| *v != Value::Null);
                         match value.map(|v| coerce_leaf(v, &plan.output)).transpose() {
-                            Ok(value) => FieldFuture::Value(value.map(FieldValue::value)),
+                            Ok(value) => {
+                                FieldFuture::Value(value.map(|v| leaf_or_list(v, plan.output.list)))
+                            }
                             Err(e) => {
                                 let nullable = plan.nullable;
                                 FieldFuture::new(async move { record(ctx.ctx, e, nullable) })
@@ -169,7 +192,17 @@ pub(crate) fn nested_value(value: Value, output: &Output) -> FieldValue<'static>
             FieldValue::list(items.into_iter().map(with_typename))
         }
         (OutputKind::Abstract, value) => with_typename(value),
-        (_, value) => FieldValue::value(value),
+        (_, value) => leaf_or_list(value, output.list),
+    }
+}
+
+/// A value as a field value; a list field's list as a list of field values. async-graphql
+/// resolves a `FieldValue::value(Value::List(..))` by deep-cloning every item first, while a
+/// `FieldValue::list` hands it the items as they are (same result, no copy).
+fn leaf_or_list(value: Value, list: bool) -> FieldValue<'static> {
+    match value {
+        Value::List(items) if list => FieldValue::list(items.into_iter().map(FieldValue::value)),
+        value => FieldValue::value(value),
     }
 }
 
@@ -317,8 +350,8 @@ async fn resolve_http<'a>(
     if http.cache.is_some() && state.loader.was_stale(http.id, &stale_key) {
         note_stale(state, ctx.ctx);
     }
-    let value = match result {
-        Some(Ok(value)) => value,
+    let answer = match result {
+        Some(Ok(answer)) => answer,
         Some(Err(e)) if e.status() == Some(404) && plan.nullable => return Ok(None),
         Some(Err(e)) if e.status() == Some(404) => {
             return Err(not_found(&http.field, &http.source_name));
@@ -327,19 +360,48 @@ async fn resolve_http<'a>(
         None => return Ok(None),
     };
     if plan.output.list && plan.output.kind == OutputKind::Object {
-        if let Value::List(items) = &value {
+        if let Value::List(items) = &*answer {
             let parents: Vec<&Data> = items.iter().filter_map(as_object).collect();
             prefetch(state, &plans, &plan.output.type_name, parents, ctx.field()).await;
         }
     }
-    Ok(json_value(value, &plan.output))
+    Ok(shared_json_value(answer, &plan.output))
+}
+
+/// A shared HTTP answer as a field value: objects (alone or as list items) of an object type
+/// stay in the shared answer ([`SharedObject`]); anything else is copied out as before.
+fn shared_json_value(answer: Arc<Value>, output: &Output) -> Option<FieldValue<'static>> {
+    if output.kind != OutputKind::Object || output.is_id {
+        return json_value(Arc::unwrap_or_clone(answer), output);
+    }
+    match (&*answer, output.list) {
+        (Value::Object(_), false) => Some(FieldValue::owned_any(SharedObject {
+            answer,
+            index: None,
+        })),
+        (Value::List(items), true) => {
+            let items: Vec<FieldValue<'static>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Object(_) => FieldValue::owned_any(SharedObject {
+                        answer: answer.clone(),
+                        index: Some(i),
+                    }),
+                    other => FieldValue::value(other.clone()),
+                })
+                .collect();
+            Some(FieldValue::list(items))
+        }
+        _ => json_value(Arc::unwrap_or_clone(answer), output),
+    }
 }
 
 /// A JSON answer as a field value of the output's shape (`None` for null).
 fn json_value(value: Value, output: &Output) -> Option<FieldValue<'static>> {
     match value {
         Value::Null => None,
-        value if output.is_id => Some(FieldValue::value(id_value(value))),
+        value if output.is_id => Some(leaf_or_list(id_value(value), output.list)),
         value => Some(nested_value(value, output)),
     }
 }
@@ -673,7 +735,7 @@ pub fn prefetch<'a>(
                             if plan.output.kind == OutputKind::Object {
                                 let mut nested: Vec<&Data> = Vec::new();
                                 for value in results.iter().flatten() {
-                                    match value {
+                                    match &**value {
                                         Value::Object(map) => nested.push(map),
                                         Value::List(items) => {
                                             nested.extend(items.iter().filter_map(as_object))

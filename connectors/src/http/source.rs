@@ -450,7 +450,7 @@ impl Inner {
                 Err(error) => return Err(self.transport_failure(error)),
             }
         }
-        let body: Value = serde_json::from_slice(&bytes)
+        let body: Value = crate::json::from_slice(&bytes)
             .map_err(|e| self.invalid(format!("body is not valid JSON: {e}")))?;
         Ok(HttpResponse {
             status,
