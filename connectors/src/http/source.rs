@@ -80,6 +80,8 @@ struct Inner {
     circuit: CircuitBreaker,
     single_flight: bool,
     max_response_bytes: usize,
+    /// One permit per call in flight (`max_connections`).
+    slots: tokio::sync::Semaphore,
     calls: AtomicU64,
     in_flight: Mutex<HashMap<FlightKey, Flight>>,
     next_flight: AtomicU64,
@@ -136,6 +138,7 @@ impl ReqwestHttpSource {
             .no_proxy()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(options.max_connections.max(1))
             .connect_timeout(options.timeout)
             .build()
             .map_err(|e| ConnectorError::Internal {
@@ -152,6 +155,7 @@ impl ReqwestHttpSource {
                 retries: options.retries,
                 single_flight: options.single_flight,
                 max_response_bytes: options.max_response_bytes,
+                slots: tokio::sync::Semaphore::new(options.max_connections.max(1)),
                 calls: AtomicU64::new(0),
                 in_flight: Mutex::new(HashMap::new()),
                 next_flight: AtomicU64::new(0),
@@ -380,6 +384,15 @@ impl Inner {
         headers: &[(HeaderName, HeaderValue)],
         body: Option<&Value>,
     ) -> Result<HttpResponse, Failure> {
+        // Waiting for a free slot counts against the call's deadline, like the exchange.
+        let _slot = self.slots.acquire().await.map_err(|_| Failure {
+            error: ConnectorError::Internal {
+                detail: format!("source {}: the call slots are closed", self.name),
+            },
+            retryable: false,
+            unhealthy: false,
+            retry_after: None,
+        })?;
         let mut builder = self.client.request(method.clone(), url.clone());
         for (name, value) in headers {
             builder = builder.header(name, value);
