@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand};
 use tributary::config::{Environment, Overrides, Settings};
 use tributary::App;
 
+/// jemalloc instead of glibc's malloc: allocation was a third of the instructions of a
+/// request with upstream lists (callgrind); jemalloc cut instructions per request by 14% and
+/// raised sharing-off throughput by 40-60% on Q1/Q2, for ~2 MiB more idle RSS and a 15% higher
+/// peak under load (memory goes back afterwards), with W1's RSS per subscriber unchanged.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tributary",
