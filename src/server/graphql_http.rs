@@ -160,7 +160,8 @@ fn refused(media: Media, refusal: super::documents::Refusal) -> Response {
     res
 }
 
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
+/// `error` with `extensions.code` set to `code` unless it has a code already.
+pub(crate) fn with_code(mut error: ServerError, code: &str) -> ServerError {
     let has_code = error
         .extensions
         .as_ref()

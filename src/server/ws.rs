@@ -511,7 +511,12 @@ impl Conn {
 
     /// Starts an operation, or refuses it with an `error` message when the connection runs
     /// `max_subscriptions` operations already.
-    pub fn start(&mut self, id: String, payload: OperationPayload) {
+    pub fn start(
+        &mut self,
+        id: String,
+        payload: OperationPayload,
+        document: async_graphql::parser::types::ExecutableDocument,
+    ) {
         let mut ops = self.ops.lock().unwrap_or_else(|e| e.into_inner());
         if ops.len() >= self.settings.max_subscriptions {
             drop(ops);
@@ -535,17 +540,14 @@ impl Conn {
             ops: self.ops.clone(),
             generation,
         };
-        let document = async_graphql::parser::parse_query(&payload.query);
         let op = RunningOp {
             engine: self.engine.clone(),
             headers: self.headers.clone(),
             init_payload: self.init_payload.clone(),
         };
         let shared = self.settings.shared.as_ref().filter(|_| {
-            document.as_ref().is_ok_and(|d| {
-                graphql_http::selected_operation_type(d, payload.operation_name.as_deref())
-                    == Some(async_graphql::parser::types::OperationType::Subscription)
-            })
+            graphql_http::selected_operation_type(&document, payload.operation_name.as_deref())
+                == Some(async_graphql::parser::types::OperationType::Subscription)
         });
         // Registered under the lock, so the execution cannot finish (and deregister) first.
         let handle = match shared {
@@ -589,13 +591,17 @@ impl Conn {
     }
 
     /// Resolves the payload's document (persisted queries, trusted documents) and applies the
-    /// request limits, as over HTTP; a refusal is queued as the operation's request error
+    /// request limits, as over HTTP; gives the payload with its query text and the parsed
+    /// document. A refusal (parse errors included) is queued as the operation's request error
     /// and gives `None`.
     pub async fn prepare(
         &self,
         id: &str,
         mut payload: OperationPayload,
-    ) -> Option<OperationPayload> {
+    ) -> Option<(
+        OperationPayload,
+        async_graphql::parser::types::ExecutableDocument,
+    )> {
         // Boxed: the lookup (APQ in Redis) is a large future, and held inline it would make
         // every idle connection's read loop that much larger.
         let prepared = Box::pin(self.documents.prepare(super::documents::DocumentRequest {
@@ -608,7 +614,7 @@ impl Conn {
         match prepared {
             Ok(prepared) => {
                 payload.query = prepared.query;
-                Some(payload)
+                Some((payload, prepared.document))
             }
             Err(refusal) => {
                 let error = serde_json::to_value(&refusal.error)
@@ -700,16 +706,9 @@ impl RunningOp {
     async fn execute(
         self,
         payload: OperationPayload,
-        document: Result<
-            async_graphql::parser::types::ExecutableDocument,
-            async_graphql::parser::Error,
-        >,
+        document: async_graphql::parser::types::ExecutableDocument,
         audience: &Audience,
     ) -> End {
-        let document = match document {
-            Ok(d) => d,
-            Err(e) => return End::RequestError(vec![with_code(e.into(), codes::PARSE_FAILED)]),
-        };
         let order = graphql_http::root_response_keys(&document, payload.operation_name.as_deref());
         let mut request = async_graphql::Request::new(payload.query).variables(
             payload
@@ -758,17 +757,8 @@ impl RunningOp {
 }
 
 /// A request-level error as JSON, with `extensions.code` set unless it has one.
-fn with_code(mut error: ServerError, code: &str) -> Value {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    if !has_code {
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
+fn with_code(error: ServerError, code: &str) -> Value {
+    let error = graphql_http::with_code(error, code);
     serde_json::to_value(&error).unwrap_or_else(|_| json!({"message": error.message}))
 }
 

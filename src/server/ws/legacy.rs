@@ -85,8 +85,8 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                 match OperationPayload::from_json(value.get("payload")) {
                     Ok(payload) => {
                         conn.stop(&id);
-                        if let Some(payload) = conn.prepare(&id, payload).await {
-                            conn.start(id, payload);
+                        if let Some((payload, document)) = conn.prepare(&id, payload).await {
+                            conn.start(id, payload, document);
                         }
                     }
                     Err(e) => conn.refuse(&id, e, codes::BAD_REQUEST),

@@ -152,8 +152,8 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                     conn.outbox.close(4409, &reason);
                     return Ended::ServerClosed;
                 }
-                if let Some(payload) = conn.prepare(&id, payload).await {
-                    conn.start(id, payload);
+                if let Some((payload, document)) = conn.prepare(&id, payload).await {
+                    conn.start(id, payload, document);
                 }
             }
             ClientMessage::Complete(id) => conn.stop(&id),
