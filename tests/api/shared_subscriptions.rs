@@ -95,18 +95,14 @@ async fn spawn(db: &TestDb, sharing: bool) -> TestApp {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_identical_subscriptions_cost_what_one_costs_per_event_and_each_receives_it() {
+/// Statements one event costs with one subscriber, then with three identical ones (the first
+/// plus two more), each subscriber receiving it.
+async fn cost_of_one_and_of_three_identical(sharing: bool) -> (u64, u64) {
     let db = TestDb::new(Backend::Sqlite).await;
-    let app = spawn(&db, true).await;
+    let app = spawn(&db, sharing).await;
     let mut one = vec![subscribe(&app, REVIEWS_OF_7).await];
     warm_up(&app, &mut one).await;
     let cost_one = statements_per_event(&app, &mut one, "for one").await;
-    // Each event loads its product afresh (not remembered from an earlier event).
-    assert!(
-        cost_one >= 1,
-        "the event's product was not loaded for this event"
-    );
     let mut three = vec![
         one.remove(0),
         subscribe(&app, REVIEWS_OF_7).await,
@@ -114,39 +110,35 @@ async fn three_identical_subscriptions_cost_what_one_costs_per_event_and_each_re
     ];
     warm_up(&app, &mut three).await;
     let cost_three = statements_per_event(&app, &mut three, "for three").await;
+    drop(three);
+    app.stop().await;
+    db.drop_db().await;
+    (cost_one, cost_three)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_identical_subscriptions_cost_what_one_costs_per_event_and_each_receives_it() {
+    let (cost_one, cost_three) = cost_of_one_and_of_three_identical(true).await;
+    // Each event loads its product afresh (not remembered from an earlier event).
+    assert!(
+        cost_one >= 1,
+        "the event's product was not loaded for this event"
+    );
     assert_eq!(
         cost_three, cost_one,
         "three identical subscriptions resolved the event more than once"
     );
-    drop(three);
-    app.stop().await;
-    db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_sharing_off_each_subscription_resolves_the_event_itself() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let app = spawn(&db, false).await;
-    let mut one = vec![subscribe(&app, REVIEWS_OF_7).await];
-    warm_up(&app, &mut one).await;
-    let cost_one = statements_per_event(&app, &mut one, "for one").await;
-    // Each event loads its product afresh (not remembered from an earlier event).
+    let (cost_one, cost_three) = cost_of_one_and_of_three_identical(false).await;
     assert!(
         cost_one >= 1,
         "the event's product was not loaded for this event"
     );
-    let mut three = vec![
-        one.remove(0),
-        subscribe(&app, REVIEWS_OF_7).await,
-        subscribe(&app, REVIEWS_OF_7).await,
-    ];
-    warm_up(&app, &mut three).await;
-    let cost_three = statements_per_event(&app, &mut three, "for three").await;
     // Each extra subscription loads the event's product itself.
     assert!(cost_three >= cost_one + 2, "{cost_one} vs {cost_three}");
-    drop(three);
-    app.stop().await;
-    db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
