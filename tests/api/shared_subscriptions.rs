@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, Backend, Spawn, TestApp, TestDb};
-use crate::websocket::{acknowledged, next_message, send, Socket};
+use crate::subscriptions::{add_review, event};
+use crate::websocket::{acknowledged, send, Socket};
 
 const REVIEWS_OF_7: &str =
     "subscription { reviewAdded(productId: \"7\") { body product { name } } }";
@@ -23,38 +24,17 @@ async fn subscribe(app: &TestApp, query: &str) -> Socket {
     socket
 }
 
-/// The next `next` payload of operation `s`, if one comes within `wait`.
-async fn event(socket: &mut Socket, wait: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let msg = tokio::time::timeout(left, next_message(socket))
-            .await
-            .ok()?;
-        if msg["id"] == "s" && msg["type"] == "next" {
-            return Some(msg["payload"].clone());
-        }
-    }
-}
-
-async fn add_review(app: &TestApp, body: &str) {
-    let res = app
-        .query(
-            "mutation($b: String!) { addReview(input: {productId: \"7\", rating: 4, body: $b, author: \"T\"}) { id } }",
-            json!({"b": body}),
-        )
-        .await;
-    assert!(res.get("errors").is_none(), "{res}");
-}
-
 /// Posts reviews until every socket has received one (subscriptions start asynchronously),
 /// then drains what is left, so that every subscription is known to be running.
 async fn warm_up(app: &TestApp, sockets: &mut [Socket]) {
     let mut warm = vec![false; sockets.len()];
     for attempt in 0..40 {
-        add_review(app, &format!("warm-up {attempt}")).await;
+        add_review(app, "7", &format!("warm-up {attempt}")).await;
         for (socket, warm) in sockets.iter_mut().zip(warm.iter_mut()) {
-            while event(socket, Duration::from_millis(150)).await.is_some() {
+            while event(socket, "s", Duration::from_millis(150))
+                .await
+                .is_some()
+            {
                 *warm = true;
             }
         }
@@ -68,9 +48,9 @@ async fn warm_up(app: &TestApp, sockets: &mut [Socket]) {
 /// Statements one published review costs, the mutation included, once every socket has it.
 async fn statements_per_event(app: &TestApp, sockets: &mut [Socket], body: &str) -> u64 {
     let before = app.statements();
-    add_review(app, body).await;
+    add_review(app, "7", body).await;
     for socket in sockets.iter_mut() {
-        let payload = event(socket, Duration::from_secs(5))
+        let payload = event(socket, "s", Duration::from_secs(5))
             .await
             .expect("every subscriber receives the event");
         assert_eq!(
@@ -154,11 +134,11 @@ async fn subscriptions_with_different_selections_run_apart_and_each_gets_its_own
         .await,
     ];
     warm_up(&app, &mut sockets).await;
-    add_review(&app, "shapes").await;
-    let full = event(&mut sockets[0], Duration::from_secs(5))
+    add_review(&app, "7", "shapes").await;
+    let full = event(&mut sockets[0], "s", Duration::from_secs(5))
         .await
         .expect("event");
-    let small = event(&mut sockets[1], Duration::from_secs(5))
+    let small = event(&mut sockets[1], "s", Duration::from_secs(5))
         .await
         .expect("event");
     assert_eq!(
@@ -188,15 +168,15 @@ async fn a_subscriber_leaving_a_shared_execution_leaves_the_others_running_and_t
 
     // The first completes its operation; the second still receives events.
     send(&mut sockets[0], json!({"id": "s", "type": "complete"})).await;
-    add_review(&app, "after one left").await;
-    let payload = event(&mut sockets[1], Duration::from_secs(5))
+    add_review(&app, "7", "after one left").await;
+    let payload = event(&mut sockets[1], "s", Duration::from_secs(5))
         .await
         .expect("the remaining subscriber still receives events");
     assert_eq!(
         payload["data"]["reviewAdded"]["body"],
         json!("after one left")
     );
-    assert!(event(&mut sockets[0], Duration::from_millis(300))
+    assert!(event(&mut sockets[0], "s", Duration::from_millis(300))
         .await
         .is_none());
 

@@ -10,7 +10,7 @@ use crate::helpers::{backends, spawn_app, Backend, Spawn, TestApp, TestDb};
 use crate::websocket::{acknowledged, connect, next_message, send, Socket, LEGACY};
 
 /// Waits for the next `next`/`data` message of operation `id`, up to `wait`.
-async fn event(socket: &mut Socket, id: &str, wait: Duration) -> Option<Value> {
+pub(crate) async fn event(socket: &mut Socket, id: &str, wait: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -39,7 +39,7 @@ where
     panic!("no event reached the subscriber");
 }
 
-async fn add_review(app: &TestApp, product: &str, body: &str) {
+pub(crate) async fn add_review(app: &TestApp, product: &str, body: &str) {
     let res = app
         .query(
             "mutation($p: ID!, $b: String!) { addReview(input: {productId: $p, rating: 4, body: $b, author: \"T\"}) { id } }",
