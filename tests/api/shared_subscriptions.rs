@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{spawn_app, Backend, Spawn, TestApp, TestDb};
 use crate::subscriptions::{add_review, event};
