@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::{ServerError, Variables};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -133,7 +133,7 @@ impl Drop for ConnectionGuard {
 }
 
 /// The two protocols.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// `graphql-transport-ws` (the graphql-ws library's protocol).
     TransportWs,
@@ -223,19 +223,10 @@ pub async fn get_graphql(State(state): State<AppState>, request: Request) -> Res
     if !is_websocket_upgrade(request.headers()) {
         return Handler::call(graphql_http::get_graphql, request, state).await;
     }
-    let ws_state = request
-        .extensions()
-        .get::<Arc<WsState>>()
-        .cloned()
-        .unwrap_or_else(|| WsState::new(&Settings::default()));
+    let ws_state = state.ws.clone();
     // Browsers apply no CORS to WebSockets: a page's Origin must be ours or allow-listed
     // (Cross-Site WebSocket Hijacking; see `server::cors`).
-    let cors = request
-        .extensions()
-        .get::<Arc<super::cors::Cors>>()
-        .cloned()
-        .unwrap_or_default();
-    if !cors.websocket_allowed(request.headers()) {
+    if !state.cors.websocket_allowed(request.headers()) {
         return error_response(
             StatusCode::FORBIDDEN,
             "WebSocket connections from this origin are not allowed (cors.allowed_origins)",
@@ -656,7 +647,7 @@ impl Audience {
         match self {
             Audience::One(m) => m
                 .outbox
-                .push_result(&m.id, m.protocol.result(&m.id, payload)),
+                .push_result(&m.id, m.protocol.result(&m.id, payload).into()),
             Audience::Group(group) => group.deliver(payload),
         }
     }
@@ -785,7 +776,9 @@ struct Entry {
     id: Option<Arc<str>>,
     /// A result (`next`/`data`) may be dropped for a slow client; protocol messages may not.
     droppable: bool,
-    text: String,
+    /// Reference-counted: a shared execution hands the same message to every subscriber
+    /// with the same operation id without copying it.
+    text: Utf8Bytes,
 }
 
 /// Protocol messages beyond the buffer allowed before the connection is closed (1008).
@@ -810,7 +803,7 @@ struct OutState {
 }
 
 enum Next {
-    Send(Vec<String>),
+    Send(Vec<Utf8Bytes>),
     Close(u16, String),
     Done,
 }
@@ -830,9 +823,9 @@ impl Outbox {
     }
 
     /// Queues a result; when the buffer is full, the oldest queued result goes.
-    pub fn push_result(&self, id: &str, text: String) {
+    pub fn push_result(&self, id: &Arc<str>, text: Utf8Bytes) {
         self.push(Entry {
-            id: Some(Arc::from(id)),
+            id: Some(id.clone()),
             droppable: true,
             text,
         });
@@ -843,7 +836,7 @@ impl Outbox {
         self.push(Entry {
             id: id.map(Arc::from),
             droppable: false,
-            text,
+            text: text.into(),
         });
     }
 
@@ -920,7 +913,7 @@ impl Outbox {
                     while let Some(entry) = st.queue.pop_front() {
                         if let Some(id) = &entry.id {
                             if let Some(n) = st.dropped.remove(id) {
-                                out.push(self.protocol.lag_notice(id, n));
+                                out.push(self.protocol.lag_notice(id, n).into());
                             }
                         }
                         out.push(entry.text);
@@ -941,7 +934,7 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
         match outbox.next().await {
             Next::Send(texts) => {
                 for text in texts {
-                    if sink.feed(Message::Text(text.into())).await.is_err() {
+                    if sink.feed(Message::Text(text)).await.is_err() {
                         outbox.finish();
                         return;
                     }
@@ -1037,9 +1030,10 @@ mod tests {
     #[test]
     fn a_full_outbox_drops_the_oldest_result_and_reports_it() {
         let outbox = Outbox::new(2, Protocol::TransportWs);
-        outbox.push_result("a", "1".into());
-        outbox.push_result("a", "2".into());
-        outbox.push_result("a", "3".into());
+        let a: Arc<str> = Arc::from("a");
+        outbox.push_result(&a, "1".into());
+        outbox.push_result(&a, "2".into());
+        outbox.push_result(&a, "3".into());
         outbox.push_control(Some("a"), "done".into());
         let st = outbox.lock();
         let texts: Vec<&str> = st.queue.iter().map(|e| e.text.as_str()).collect();
@@ -1050,8 +1044,9 @@ mod tests {
     #[tokio::test]
     async fn the_next_message_of_an_operation_with_dropped_results_follows_a_notice() {
         let outbox = Outbox::new(1, Protocol::TransportWs);
-        outbox.push_result("a", "1".into());
-        outbox.push_result("a", "2".into());
+        let a: Arc<str> = Arc::from("a");
+        outbox.push_result(&a, "1".into());
+        outbox.push_result(&a, "2".into());
         let Next::Send(texts) = outbox.next().await else {
             panic!("messages expected");
         };

@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::extract::ws::Utf8Bytes;
+
 use super::{Ops, Outbox, Protocol};
 
 /// The groups of one server: sharing key → running group.
@@ -150,12 +152,18 @@ impl Group {
         self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands one serialized result (the `payload` JSON) to every member.
+    /// Hands one serialized result (the `payload` JSON) to every member. The message is
+    /// built once per protocol and operation id (clients that number their operations send
+    /// the same ids) and shared, reference-counted, by every outbox it goes to.
     pub fn deliver(&self, payload: &str) {
         let members = self.lock();
+        let mut built: HashMap<(Protocol, &str), Utf8Bytes> = HashMap::new();
         for m in members.list.values() {
-            m.outbox
-                .push_result(&m.id, m.protocol.result(&m.id, payload));
+            let text = built
+                .entry((m.protocol, &*m.id))
+                .or_insert_with(|| m.protocol.result(&m.id, payload).into())
+                .clone();
+            m.outbox.push_result(&m.id, text);
         }
     }
 }
