@@ -212,6 +212,9 @@ pub struct ServerSettings {
     pub compression: bool,
     /// Responses smaller than this many bytes are sent uncompressed.
     pub compression_min_bytes: u16,
+    /// Memory for the responses of constant operations (`@value`-only queries,
+    /// introspection), served again without execution (`server::constant`); 0 turns it off.
+    pub constant_response_bytes: usize,
 }
 
 /// Cross-origin requests from browsers (`server::cors`). Nothing but the server's own origin
@@ -341,6 +344,7 @@ impl Default for ServerSettings {
             csrf_prevention: true,
             compression: true,
             compression_min_bytes: 1024,
+            constant_response_bytes: 4 << 20,
         }
     }
 }

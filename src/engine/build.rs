@@ -196,6 +196,7 @@ impl Engine {
                 cache,
                 caching: options.caching,
                 pubsub,
+                executions: Default::default(),
             }),
         })
     }

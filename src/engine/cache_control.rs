@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
-use tributary_schema::{Blueprint, CacheScope, TypeDef, TypeRef};
+use tributary_schema::{Blueprint, CacheScope, Resolver, TypeDef, TypeRef};
 
 /// The cache policy of every field and type, for computing `Cache-Control`.
 #[derive(Default)]
@@ -31,6 +31,9 @@ struct FieldInfo {
     policy: Option<(Duration, CacheScope)>,
     /// Returns an object, interface or union (not a leaf).
     composite: bool,
+    /// Resolves without any source: `@value`, or read from its parent's data (which, under a
+    /// constant parent, is constant too).
+    constant: bool,
 }
 
 /// The response-wide policy.
@@ -107,6 +110,7 @@ impl PolicyIndex {
                             ty: f.ty.clone(),
                             policy,
                             composite,
+                            constant: matches!(f.resolver, Resolver::Value(_) | Resolver::Parent),
                         },
                     )
                 })
@@ -152,6 +156,72 @@ impl PolicyIndex {
                 private: acc.private,
             },
         }
+    }
+
+    /// Whether the operation's response is the same for every request that sends it: a query
+    /// whose every selected field is `@value`, read from a constant parent, `__typename` or
+    /// introspection (the schema does not change while the server runs). No source is asked,
+    /// and nothing of the request but the operation itself (document, variables) is read, so
+    /// its serialized response can be kept and served again (`server::constant`).
+    pub fn is_constant(&self, doc: &ExecutableDocument, operation: Option<&str>) -> bool {
+        let op = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => &op.node,
+            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+                Some(op) => &op.node,
+                None => return false,
+            },
+            (DocumentOperations::Multiple(_), None) => return false,
+        };
+        op.ty == OperationType::Query
+            && self.all_constant(&op.selection_set.node, doc, &self.query, 0)
+    }
+
+    fn all_constant(
+        &self,
+        set: &SelectionSet,
+        doc: &ExecutableDocument,
+        type_name: &str,
+        depth: usize,
+    ) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        set.items.iter().all(|sel| match &sel.node {
+            Selection::Field(f) => {
+                let name = f.node.name.node.as_str();
+                if name.starts_with("__") {
+                    return true;
+                }
+                match self.field(type_name, name) {
+                    Some(info) if info.constant => {
+                        !info.composite
+                            || self.all_constant(
+                                &f.node.selection_set.node,
+                                doc,
+                                info.ty.name(),
+                                depth + 1,
+                            )
+                    }
+                    _ => false,
+                }
+            }
+            Selection::InlineFragment(fr) => {
+                let ty = fr
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .map(|c| c.node.on.node.to_string())
+                    .unwrap_or_else(|| type_name.to_string());
+                self.all_constant(&fr.node.selection_set.node, doc, &ty, depth + 1)
+            }
+            Selection::FragmentSpread(sp) => match doc.fragments.get(&sp.node.fragment_name.node) {
+                Some(fr) => {
+                    let ty = fr.node.type_condition.node.on.node.to_string();
+                    self.all_constant(&fr.node.selection_set.node, doc, &ty, depth + 1)
+                }
+                None => false,
+            },
+        })
     }
 
     fn walk(

@@ -107,6 +107,8 @@ struct EngineInner {
     caching: bool,
     /// The pub/sub for `@publish`/`@subscribe` (when the schema uses them).
     pubsub: Option<Arc<dyn tributary_connectors::pubsub::PubSub>>,
+    /// Operations executed (each HTTP or WebSocket operation, each subscription once).
+    executions: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -122,6 +124,13 @@ impl Engine {
     /// The cache (tests and metrics read its state and counters).
     pub fn cache(&self) -> &Arc<dyn tributary_connectors::cache::Cache> {
         &self.inner.cache
+    }
+
+    /// Operations executed so far: what sharing and constant responses save shows here.
+    pub fn operations_executed(&self) -> u64 {
+        self.inner
+            .executions
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// HTTP sources by name (tests and benchmarks count upstream calls).
@@ -249,6 +258,9 @@ impl Engine {
         client_headers: &HeaderMap,
         init_payload: Option<serde_json::Value>,
     ) -> RequestState {
+        self.inner
+            .executions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut state = RequestState {
             init_payload,
             pubsub: self.inner.pubsub.clone(),
@@ -319,6 +331,16 @@ impl Engine {
         operation: Option<&str>,
     ) -> cache_control::ResponsePolicy {
         self.inner.policies.policy(document, operation)
+    }
+
+    /// Whether the operation's response is the same for every request that sends it (no
+    /// source asked, nothing of the request read); see [`cache_control::PolicyIndex::is_constant`].
+    pub fn is_constant(
+        &self,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        operation: Option<&str>,
+    ) -> bool {
+        self.inner.policies.is_constant(document, operation)
     }
 
     /// Whether every source answers (for `/readyz`).

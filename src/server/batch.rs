@@ -174,7 +174,7 @@ async fn entry_result(
     media: Media,
     headers: &HeaderMap,
 ) -> (Vec<u8>, Option<HeaderValue>) {
-    let response = execute(state, params, false, media, headers).await;
+    let response = execute(state, params, false, media, headers, None).await;
     let cache_control = response.headers().get(header::CACHE_CONTROL).cloned();
     match to_bytes(response.into_body(), usize::MAX).await {
         // Every answer of `execute` is one JSON object; anything else would corrupt the array.

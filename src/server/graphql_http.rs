@@ -11,7 +11,7 @@
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ServerError, Variables};
-use axum::body::{to_bytes, Body};
+use axum::body::to_bytes;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -176,7 +176,8 @@ pub(crate) fn with_code(mut error: ServerError, code: &str) -> ServerError {
 }
 
 pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Response {
-    let headers = request.headers().clone();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let Some(media) = negotiate(&headers) else {
         return respond_json(
             StatusCode::NOT_ACCEPTABLE,
@@ -214,7 +215,6 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             ),
         );
     }
-    let body: Body = request.into_body();
     let bytes = match to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -228,6 +228,9 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             );
         }
     };
+    if let Some(kept) = state.constant.as_ref().and_then(|c| c.get(media, &bytes)) {
+        return kept.respond(media);
+    }
     if super::batch::is_batch(&bytes) {
         return super::batch::run(&state, &bytes, media, &headers).await;
     }
@@ -244,7 +247,12 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
             );
         }
     };
-    execute(&state, params, false, media, &headers).await
+    let keep_as = state
+        .constant
+        .as_ref()
+        .is_some_and(|c| c.may_keep(&bytes))
+        .then_some(bytes);
+    execute(&state, params, false, media, &headers, keep_as).await
 }
 
 pub async fn get_graphql(
@@ -295,7 +303,7 @@ pub async fn get_graphql(
         extensions,
         document_id: raw.document_id,
     };
-    execute(&state, params, true, media, &headers).await
+    execute(&state, params, true, media, &headers, None).await
 }
 
 pub(crate) async fn execute(
@@ -304,6 +312,8 @@ pub(crate) async fn execute(
     is_get: bool,
     media: Media,
     headers: &HeaderMap,
+    // The POST body, when a constant operation's response may be kept under it.
+    keep_as: Option<bytes::Bytes>,
 ) -> Response {
     // Persisted queries, trusted documents and request limits (see `documents`).
     let prepared = state
@@ -361,6 +371,11 @@ pub(crate) async fn execute(
     let policy = state
         .engine
         .cache_policy(&document, params.operation_name.as_deref());
+    let keep_as = keep_as.filter(|_| {
+        state
+            .engine
+            .is_constant(&document, params.operation_name.as_deref())
+    });
     let operation = Operation {
         query,
         document,
@@ -389,13 +404,19 @@ pub(crate) async fn execute(
         (true, Media::GraphqlResponseJson) => StatusCode::BAD_REQUEST,
         _ => outcome.status,
     };
-    let mut res = respond(status, media, outcome.body);
+    let mut res = respond(status, media, outcome.body.clone());
     let cache_control = if outcome.has_errors {
         ResponsePolicy::NoStore.header_value()
     } else {
         policy.header_value()
     };
     if let Ok(v) = HeaderValue::from_str(&cache_control) {
+        if let (Some(body), Some(kept), false, StatusCode::OK) =
+            (keep_as, &state.constant, outcome.has_errors, status)
+        {
+            let constant = super::constant::Constant::new(outcome.body.clone(), v.clone());
+            kept.insert(media, body, constant);
+        }
         res.headers_mut().insert(header::CACHE_CONTROL, v);
     }
     res

@@ -12,6 +12,7 @@
 //! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
 pub mod batch;
+pub mod constant;
 pub mod cors;
 pub mod csrf;
 pub mod documents;
@@ -22,6 +23,7 @@ pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -46,9 +48,21 @@ pub enum StartError {
     Listen { addr: String, reason: String },
 }
 
-/// Shared state of the HTTP handlers.
+/// Shared state of the HTTP handlers: one reference-counted pointer, because axum clones the
+/// state for every request (a struct of many `Arc`s cost measurably on tiny requests).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Handlers>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handlers;
+
+    fn deref(&self) -> &Handlers {
+        &self.0
+    }
+}
+
+/// What every handler reads (see [`AppState`]).
+pub struct Handlers {
     pub engine: Engine,
     pub max_body_bytes: usize,
     /// Operation-level sharing of identical in-flight queries (`server.sharing`).
@@ -62,6 +76,12 @@ pub struct AppState {
     pub documents: std::sync::Arc<documents::Documents>,
     /// Serve the playground (`playground.enabled`).
     pub playground: bool,
+    /// Kept responses of constant operations; `None` when off.
+    pub constant: Option<constant::ConstantResponses>,
+    /// WebSocket limits, timings and connection count.
+    pub ws: std::sync::Arc<ws::WsState>,
+    /// Allowed origins (the WebSocket upgrade checks `Origin` against them).
+    pub cors: std::sync::Arc<cors::Cors>,
 }
 
 pub struct App {
@@ -116,7 +136,8 @@ impl App {
                 addr: settings.server.listen.clone(),
                 reason: e.to_string(),
             })?;
-        let state = AppState {
+        let cors = cors::Cors::new(&settings);
+        let state = AppState(std::sync::Arc::new(Handlers {
             engine: engine.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             sharing: settings.server.sharing,
@@ -126,13 +147,16 @@ impl App {
                 .graphql
                 .batching
                 .then_some(settings.graphql.max_batch_size),
+            constant: (settings.trusted_documents.mode
+                != crate::config::TrustedDocumentsMode::LogUnknown)
+                .then(|| constant::ConstantResponses::new(settings.server.constant_response_bytes))
+                .flatten(),
             documents,
             playground: settings.playground(),
-        };
-        let router = browser_layers(
-            router(state).layer(axum::Extension(ws::WsState::new(&settings))),
-            &settings,
-        );
+            ws: ws::WsState::new(&settings),
+            cors: cors.clone(),
+        }));
+        let router = browser_layers(router(state), cors, &settings);
         Ok(App {
             listener,
             router,
@@ -209,14 +233,11 @@ pub fn router(state: AppState) -> Router {
 /// Around every route: CORS (and its policy for the WebSocket Origin check) and, when
 /// `server.compression` is on, gzip/brotli compression of responses of at least
 /// `server.compression_min_bytes` (never a WebSocket upgrade, images or event streams).
-pub fn browser_layers(router: Router, settings: &Settings) -> Router {
-    let policy = cors::Cors::new(settings);
-    let router = router
-        .layer(axum::middleware::from_fn_with_state(
-            policy.clone(),
-            cors::middleware,
-        ))
-        .layer(axum::Extension(policy));
+pub fn browser_layers(router: Router, policy: Arc<cors::Cors>, settings: &Settings) -> Router {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        policy,
+        cors::middleware,
+    ));
     if !settings.server.compression {
         return router;
     }

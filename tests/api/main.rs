@@ -13,6 +13,7 @@ mod cache_ttl;
 mod cli;
 mod compression;
 mod conformance;
+mod constant_responses;
 mod cors;
 mod csrf;
 mod direct;
