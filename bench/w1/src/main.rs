@@ -131,6 +131,17 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time (user + system) a process has used, in milliseconds (`/proc/{pid}/stat`, in clock
+/// ticks of 10 ms), to show how the fan-out's work splits between server and client.
+fn cpu_ms(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
+}
+
 enum Event {
     Subscribed,
     Failed(usize, String),
@@ -370,6 +381,8 @@ async fn main() -> Result<(), BoxError> {
     let live = n - failures.failed;
     let mut got = vec![false; n];
     let mut latencies = Vec::with_capacity(n);
+    let server_pid = args.server_pid.map(|p| p.to_string());
+    let cpu_before = (server_pid.as_deref().and_then(cpu_ms), cpu_ms("self"));
     let t0 = Instant::now();
     publish(&client, &http_url, &args, MEASURED).await?;
     let post_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -389,6 +402,7 @@ async fn main() -> Result<(), BoxError> {
             Ok(None) | Err(_) => break,
         }
     }
+    let cpu_after = (server_pid.as_deref().and_then(cpu_ms), cpu_ms("self"));
     let rss_after = rss(args.server_pid);
     latencies.sort_by(f64::total_cmp);
     let received = latencies.len();
@@ -421,6 +435,15 @@ async fn main() -> Result<(), BoxError> {
         show(rss_after)
     );
     println!("  RSS per subscriber    {per_sub:.1} KiB");
+    let spent = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.0}", b - a),
+        _ => "-".to_string(),
+    };
+    println!(
+        "  CPU ms in the event   server {}, client {} (10 ms ticks)",
+        spent(cpu_before.0, cpu_after.0),
+        spent(cpu_before.1, cpu_after.1)
+    );
     println!("RESULT {n} {subscribed} {received} {p50:.1} {p99:.1} {max:.1} {per_sub:.1}");
     // Exit without closing 10,000 sockets one by one.
     std::process::exit(if received == n { 0 } else { 1 })
