@@ -199,13 +199,8 @@ pub async fn post_graphql(State(state): State<AppState>, request: Request) -> Re
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != APPLICATION_JSON {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(APPLICATION_JSON) {
         return respond_json(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,

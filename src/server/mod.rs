@@ -12,6 +12,7 @@
 //! - [`playground`]: the embedded GraphiQL at `/` and its assets.
 
 pub mod batch;
+pub mod compression;
 pub mod constant;
 pub mod cors;
 pub mod csrf;
@@ -234,33 +235,13 @@ pub fn router(state: AppState) -> Router {
 /// `server.compression` is on, gzip/brotli compression of responses of at least
 /// `server.compression_min_bytes` (never a WebSocket upgrade, images or event streams).
 pub fn browser_layers(router: Router, policy: Arc<cors::Cors>, settings: &Settings) -> Router {
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        policy,
-        cors::middleware,
-    ));
+    let router = router.layer(cors::CorsLayer(policy));
     if !settings.server.compression {
         return router;
     }
-    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
-    fn not_an_upgrade(
-        status: axum::http::StatusCode,
-        _: axum::http::Version,
-        _: &axum::http::HeaderMap,
-        _: &axum::http::Extensions,
-    ) -> bool {
-        status != axum::http::StatusCode::SWITCHING_PROTOCOLS
-    }
-    let predicate = SizeAbove::new(settings.server.compression_min_bytes)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE)
-        .and(not_an_upgrade);
-    router.layer(
-        tower_http::compression::CompressionLayer::new()
-            .gzip(true)
-            .br(true)
-            .compress_when(predicate),
-    )
+    router.layer(compression::CompressionLayer {
+        min_bytes: settings.server.compression_min_bytes,
+    })
 }
 
 async fn shutdown_signal() {

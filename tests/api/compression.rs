@@ -100,6 +100,38 @@ async fn gzip_and_brotli_responses_decode_to_exactly_the_uncompressed_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_without_accept_encoding_is_sent_plain_but_says_it_varies_by_encoding() {
+    // A GET response may be stored by an HTTP cache, which must not hand this plain copy to
+    // every client without knowing that the encoding was negotiated (POSTs skip this).
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = spawn_app(Spawn::demo(&db)).await;
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.addr))
+        .query(&[("query", BIG)])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers().get("content-encoding").is_none());
+    let vary: Vec<String> = res
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase())
+        .collect();
+    assert!(
+        vary.iter().any(|v| v.contains("accept-encoding")),
+        "{vary:?}"
+    );
+    let body: Value = res.json().await.expect("plain JSON");
+    assert_eq!(body["data"]["products"].as_array().map(Vec::len), Some(20));
+    app.stop().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_under_the_minimum_size_is_sent_uncompressed() {
     let db = TestDb::new(Backend::Sqlite).await;
     let app = spawn_app(Spawn::demo(&db)).await;
