@@ -164,13 +164,17 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// What an execution depends on besides its document and variables: the allow-listed
+    /// The key under which identical operations share one execution (HTTP queries and
+    /// WebSocket subscriptions alike): the document, the operation name, the variables (as
+    /// JSON text) and everything an execution depends on besides them — the allow-listed
     /// forwarded header values, the caller's credential identity (a hash of `authorization`
     /// and `cookie`, which PRIVATE cache entries are keyed by) and the WebSocket
-    /// `connection_init` payload. Two operations with the same document, variables and key
-    /// produce the same result, so they may share one execution.
-    pub fn execution_key(
+    /// `connection_init` payload. Two operations with the same key produce the same result.
+    pub fn sharing_key(
         &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &str,
         client_headers: &HeaderMap,
         init_payload: Option<&serde_json::Value>,
     ) -> String {
@@ -180,7 +184,11 @@ impl Engine {
                 .and_then(|v| v.to_str().ok()),
             client_headers.get("cookie").and_then(|v| v.to_str().ok()),
         );
-        let mut key = self.forwarded_header_values(client_headers).join("\u{0}");
+        let mut key = format!(
+            "{query}\u{0}{}\u{0}{variables}\u{0}",
+            operation_name.unwrap_or("")
+        );
+        key.push_str(&self.forwarded_header_values(client_headers).join("\u{0}"));
         key.push('\u{1}');
         key.push_str(identity.as_deref().unwrap_or(""));
         key.push('\u{1}');

@@ -381,12 +381,12 @@ pub(crate) async fn execute(
     let outcome = if is_query && state.sharing {
         // Identical in-flight queries (same document, operation, variables and forwarded
         // headers) share one execution and one serialized response. Writes never do.
-        let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}",
-            operation.query,
-            operation.operation_name.as_deref().unwrap_or(""),
-            operation.variables_text,
-            state.engine.execution_key(headers, None)
+        let key = state.engine.sharing_key(
+            &operation.query,
+            operation.operation_name.as_deref(),
+            &operation.variables_text,
+            headers,
+            None,
         );
         state
             .in_flight

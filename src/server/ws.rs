@@ -543,17 +543,16 @@ impl Conn {
         // Registered under the lock, so the execution cannot finish (and deregister) first.
         let handle = match shared {
             Some(groups) => {
-                let key = format!(
-                    "{}\u{0}{}\u{0}{}\u{0}{}",
-                    payload.query,
-                    payload.operation_name.as_deref().unwrap_or(""),
-                    payload
+                let key = self.engine.sharing_key(
+                    &payload.query,
+                    payload.operation_name.as_deref(),
+                    &payload
                         .variables
                         .as_ref()
                         .map(Value::to_string)
                         .unwrap_or_default(),
-                    self.engine
-                        .execution_key(&self.headers, self.init_payload.as_ref()),
+                    &self.headers,
+                    self.init_payload.as_ref(),
                 );
                 let groups_for_task = groups.clone();
                 let start: shared::Start = Box::new(move |group| {

@@ -4,8 +4,8 @@
 //! every open product page). Run per subscriber, one event would be resolved and serialized
 //! once per socket — at 10,000 subscribers that is 10,000 executions of the same selection,
 //! and each subscription would hold its own execution state. Instead, subscriptions with the
-//! same document, operation, variables and execution key ([`Engine::execution_key`]:
-//! forwarded headers, credential identity, `connection_init` payload) join one *group*: one
+//! same sharing key (`Engine::sharing_key`: document, operation, variables, forwarded
+//! headers, credential identity, `connection_init` payload) join one *group*: one
 //! task runs the execution, serializes each result once, and hands the text to every
 //! member's outbox, where only the message envelope (`id`, `type`) is per subscriber.
 //!
