@@ -40,6 +40,28 @@ pub struct Blueprint {
     pub types: IndexMap<String, TypeDef>,
 }
 
+impl Blueprint {
+    /// The object types that can stand for each interface (its implementations) and union
+    /// (its members): what a selection on an abstract type may meet.
+    pub fn possible_types(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let mut possible: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for ty in self.types.values() {
+            match ty {
+                TypeDef::Object(o) => {
+                    for i in &o.implements {
+                        possible.entry(i.clone()).or_default().push(o.name.clone());
+                    }
+                }
+                TypeDef::Union(u) => {
+                    possible.insert(u.name.clone(), u.members.clone());
+                }
+                _ => {}
+            }
+        }
+        possible
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,

@@ -63,28 +63,14 @@ impl PolicyIndex {
     pub fn new(bp: &Blueprint) -> Self {
         let mut index = PolicyIndex {
             query: bp.query.clone(),
+            possible: bp.possible_types(),
             ..PolicyIndex::default()
         };
         for ty in bp.types.values() {
-            match ty {
-                TypeDef::Object(o) | TypeDef::Interface(o) => {
-                    if let Some(c) = &o.cache {
-                        index.types.insert(o.name.clone(), (c.ttl, c.scope));
-                    }
-                    if let TypeDef::Object(_) = ty {
-                        for i in &o.implements {
-                            index
-                                .possible
-                                .entry(i.clone())
-                                .or_default()
-                                .push(o.name.clone());
-                        }
-                    }
+            if let TypeDef::Object(o) | TypeDef::Interface(o) = ty {
+                if let Some(c) = &o.cache {
+                    index.types.insert(o.name.clone(), (c.ttl, c.scope));
                 }
-                TypeDef::Union(u) => {
-                    index.possible.insert(u.name.clone(), u.members.clone());
-                }
-                _ => {}
             }
         }
         for ty in bp.types.values() {

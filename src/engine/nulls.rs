@@ -31,32 +31,18 @@ impl TypeIndex {
             query: bp.query.clone(),
             mutation: bp.mutation.clone(),
             subscription: bp.subscription.clone(),
+            possible: bp.possible_types(),
             ..TypeIndex::default()
         };
         for ty in bp.types.values() {
-            match ty {
-                TypeDef::Object(o) | TypeDef::Interface(o) => {
-                    index.fields.insert(
-                        o.name.clone(),
-                        o.fields
-                            .values()
-                            .map(|f| (f.name.clone(), f.ty.clone()))
-                            .collect(),
-                    );
-                    if let TypeDef::Object(_) = ty {
-                        for i in &o.implements {
-                            index
-                                .possible
-                                .entry(i.clone())
-                                .or_default()
-                                .push(o.name.clone());
-                        }
-                    }
-                }
-                TypeDef::Union(u) => {
-                    index.possible.insert(u.name.clone(), u.members.clone());
-                }
-                _ => {}
+            if let TypeDef::Object(o) | TypeDef::Interface(o) = ty {
+                index.fields.insert(
+                    o.name.clone(),
+                    o.fields
+                        .values()
+                        .map(|f| (f.name.clone(), f.ty.clone()))
+                        .collect(),
+                );
             }
         }
         index
