@@ -142,6 +142,36 @@ fn cpu_ms(pid: &str) -> Option<f64> {
     Some(ticks * 10.0)
 }
 
+/// A graphql-transport-ws message from the server: its type (the rest is skipped).
+#[derive(serde::Deserialize)]
+struct ServerMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+}
+
+/// A `next` message, as far as this client reads it (a payload with only `errors` has no
+/// `data`).
+#[derive(serde::Deserialize)]
+struct NextMessage {
+    payload: NextPayload,
+}
+
+#[derive(serde::Deserialize)]
+struct NextPayload {
+    data: Option<StockData>,
+}
+
+#[derive(serde::Deserialize)]
+struct StockData {
+    #[serde(rename = "stockChanged")]
+    stock_changed: Option<Stock>,
+}
+
+#[derive(serde::Deserialize)]
+struct Stock {
+    available: i64,
+}
+
 enum Event {
     Subscribed,
     Failed(usize, String),
@@ -187,20 +217,24 @@ async fn subscriber(
                 return;
             }
         };
-        let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
+        // Typed and borrowed: only what is needed, without building a JSON tree per message
+        // (this client shares the two cores with the server it measures).
+        let Ok(message) = serde_json::from_str::<ServerMessage>(text.as_str()) else {
             continue;
         };
-        match value["type"].as_str() {
-            Some("next") => {
-                let available = value["payload"]["data"]["stockChanged"]["available"]
-                    .as_i64()
-                    .unwrap_or(-1);
+        match message.kind {
+            "next" => {
+                let available = serde_json::from_str::<NextMessage>(text.as_str())
+                    .ok()
+                    .and_then(|m| m.payload.data)
+                    .and_then(|d| d.stock_changed)
+                    .map_or(-1, |s| s.available);
                 let _ = tx.send(Event::Next { idx, available, at });
             }
-            Some("ping") => {
+            "ping" => {
                 let _ = sink.send(Message::text(r#"{"type":"pong"}"#)).await;
             }
-            Some("error") | Some("complete") => {
+            "error" | "complete" => {
                 let _ = tx.send(Event::Failed(idx, format!("subscription ended: {text}")));
                 return;
             }
