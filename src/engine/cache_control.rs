@@ -191,20 +191,8 @@ impl PolicyIndex {
                     _ => false,
                 }
             }
-            Selection::InlineFragment(fr) => {
-                let ty = fr
-                    .node
-                    .type_condition
-                    .as_ref()
-                    .map(|c| c.node.on.node.to_string())
-                    .unwrap_or_else(|| type_name.to_string());
-                self.all_constant(&fr.node.selection_set.node, doc, &ty, depth + 1)
-            }
-            Selection::FragmentSpread(sp) => match doc.fragments.get(&sp.node.fragment_name.node) {
-                Some(fr) => {
-                    let ty = fr.node.type_condition.node.on.node.to_string();
-                    self.all_constant(&fr.node.selection_set.node, doc, &ty, depth + 1)
-                }
+            fragment => match fragment_selection(fragment, doc, type_name) {
+                Some((set, ty)) => self.all_constant(set, doc, &ty, depth + 1),
                 None => false,
             },
         })
@@ -257,23 +245,40 @@ impl PolicyIndex {
                         );
                     }
                 }
-                Selection::InlineFragment(fr) => {
-                    let ty = fr
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .map(|c| c.node.on.node.to_string())
-                        .unwrap_or_else(|| type_name.to_string());
-                    self.walk(&fr.node.selection_set.node, doc, &ty, root, acc, depth + 1);
-                }
-                Selection::FragmentSpread(sp) => {
-                    if let Some(fr) = doc.fragments.get(&sp.node.fragment_name.node) {
-                        let ty = fr.node.type_condition.node.on.node.to_string();
-                        self.walk(&fr.node.selection_set.node, doc, &ty, root, acc, depth + 1);
+                fragment => {
+                    if let Some((set, ty)) = fragment_selection(fragment, doc, type_name) {
+                        self.walk(set, doc, &ty, root, acc, depth + 1);
                     }
                 }
             }
         }
+    }
+}
+
+/// The selection set of an inline fragment or fragment spread and the type it applies to
+/// (the enclosing `type_name` for an inline fragment without a condition); `None` for a
+/// field or a spread of an unknown fragment.
+fn fragment_selection<'a>(
+    selection: &'a Selection,
+    doc: &'a ExecutableDocument,
+    type_name: &str,
+) -> Option<(&'a SelectionSet, String)> {
+    match selection {
+        Selection::Field(_) => None,
+        Selection::InlineFragment(fr) => Some((
+            &fr.node.selection_set.node,
+            fr.node
+                .type_condition
+                .as_ref()
+                .map(|c| c.node.on.node.to_string())
+                .unwrap_or_else(|| type_name.to_string()),
+        )),
+        Selection::FragmentSpread(sp) => doc.fragments.get(&sp.node.fragment_name.node).map(|fr| {
+            (
+                &fr.node.selection_set.node,
+                fr.node.type_condition.node.on.node.to_string(),
+            )
+        }),
     }
 }
 

@@ -10,15 +10,7 @@ const GREETING: &str = "Welcome to the Tributary storefront";
 
 /// POSTs `body` as JSON, accepting `accept`; returns the status and JSON body.
 async fn post_json(app: &TestApp, body: &Value, accept: &str) -> (u16, Value) {
-    let res = app
-        .client
-        .post(format!("{}/graphql", app.addr))
-        .header("content-type", "application/json")
-        .header("accept", accept)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
+    let res = app.post_body(body.to_string(), accept).await;
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
     let json =

@@ -37,15 +37,19 @@ async fn post(
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let vary = res
-        .headers()
+    let vary = vary_values(res.headers());
+    let bytes = res.bytes().await.expect("body").to_vec();
+    (encoding, vary, bytes)
+}
+
+/// Every `Vary` value, lower-case.
+fn vary_values(headers: &reqwest::header::HeaderMap) -> Vec<String> {
+    headers
         .get_all("vary")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(|v| v.to_ascii_lowercase())
-        .collect();
-    let bytes = res.bytes().await.expect("body").to_vec();
-    (encoding, vary, bytes)
+        .collect()
 }
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -114,13 +118,7 @@ async fn a_get_without_accept_encoding_is_sent_plain_but_says_it_varies_by_encod
         .expect("request");
     assert_eq!(res.status().as_u16(), 200);
     assert!(res.headers().get("content-encoding").is_none());
-    let vary: Vec<String> = res
-        .headers()
-        .get_all("vary")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.to_ascii_lowercase())
-        .collect();
+    let vary = vary_values(res.headers());
     assert!(
         vary.iter().any(|v| v.contains("accept-encoding")),
         "{vary:?}"

@@ -8,15 +8,7 @@ use crate::helpers::{spawn_app, Backend, Spawn, TestApp, TestDb};
 
 /// POSTs `body` as it is; returns the status, content type, `Cache-Control` and body.
 async fn post_raw(app: &TestApp, body: &str, accept: &str) -> (u16, String, String, Value) {
-    let res = app
-        .client
-        .post(format!("{}/graphql", app.addr))
-        .header("content-type", "application/json")
-        .header("accept", accept)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
+    let res = app.post_body(body.to_string(), accept).await;
     let status = res.status().as_u16();
     let header = |name: &str| {
         res.headers()
@@ -148,6 +140,45 @@ async fn zero_constant_response_bytes_executes_every_request() {
     })
     .await;
     assert_eq!(runs, 3);
+    app.stop().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn fragments_are_looked_into_a_source_behind_one_makes_the_query_run_every_time() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = spawn_app(Spawn::demo(&db)).await;
+    let cases = [
+        // Only @value behind a named and an inline fragment: constant, run once.
+        (
+            r#"{"query":"query { ...G ... on Query { __typename } } fragment G on Query { greet }"}"#,
+            1,
+        ),
+        // A SQL field behind an inline fragment: run every time.
+        (
+            r#"{"query":"{ greet ... on Query { categories { name } } }"}"#,
+            3,
+        ),
+        // ... and behind a named fragment.
+        (
+            r#"{"query":"query { greet ...C } fragment C on Query { categories { name } }"}"#,
+            3,
+        ),
+    ];
+    for (body, expected) in cases {
+        let runs = executions(&app, async {
+            for _ in 0..3 {
+                let (status, _, _, reply) = post_raw(&app, body, "application/json").await;
+                assert_eq!(status, 200, "{reply}");
+                assert!(reply.get("errors").is_none(), "{body}: {reply}");
+                assert!(
+                    reply["data"]["greet"].is_string() || reply["data"]["__typename"].is_string()
+                );
+            }
+        })
+        .await;
+        assert_eq!(runs, expected, "{body}");
+    }
     app.stop().await;
     db.drop_db().await;
 }

@@ -277,6 +277,18 @@ impl TestApp {
         (status, body)
     }
 
+    /// POSTs `body` exactly as given (a JSON request), accepting `accept`.
+    pub async fn post_body(&self, body: String, accept: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/graphql", self.addr))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// POSTs a query and returns the body, asserting HTTP 200.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(query, variables).await;
