@@ -959,6 +959,65 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
     }
 }
 
+/// What both protocols' read loops share: the client's frames, the `connection_init`
+/// deadline (close 4408) and, once the connection is initialised, the server's pings.
+pub(crate) struct Reader<'s> {
+    stream: &'s mut futures::stream::SplitStream<WebSocket>,
+    init_deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    initialised: bool,
+    pinger: Pinger,
+    /// The protocol's ping message (`ping` or the legacy `ka`).
+    ping: &'static str,
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(
+        conn: &Conn,
+        stream: &'s mut futures::stream::SplitStream<WebSocket>,
+        ping: &'static str,
+    ) -> Reader<'s> {
+        Reader {
+            stream,
+            init_deadline: Box::pin(tokio::time::sleep(conn.settings.init_timeout)),
+            initialised: false,
+            pinger: Pinger::off(),
+            ping,
+        }
+    }
+
+    /// The next client frame (pings are sent meanwhile), or how the connection ended: the
+    /// client left, or it sent no `connection_init` in time (closed 4408 here).
+    pub async fn next(&mut self, conn: &Conn) -> Result<Message, Ended> {
+        loop {
+            let message = tokio::select! {
+                _ = &mut self.init_deadline, if !self.initialised => {
+                    conn.outbox.close(4408, "Connection initialisation timeout");
+                    return Err(Ended::ServerClosed);
+                }
+                _ = self.pinger.tick() => {
+                    conn.outbox.push_control(None, self.ping.into());
+                    continue;
+                }
+                m = self.stream.next() => m,
+            };
+            return match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Err(Ended::ClientGone),
+                Some(Ok(m)) => Ok(m),
+            };
+        }
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.initialised
+    }
+
+    /// The connection is initialised: the deadline is off and pings start.
+    pub fn initialised(&mut self, ping_interval: Option<Duration>) {
+        self.initialised = true;
+        self.pinger = Pinger::new(ping_interval);
+    }
+}
+
 /// A ping timer that never fires when pings are off.
 pub(crate) struct Pinger(Option<tokio::time::Interval>);
 

@@ -14,36 +14,23 @@
 //!
 //! Tributary adds the init timeout (close 4408) and the limits of `[websocket]`.
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::WebSocket;
 use futures::stream::SplitStream;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{frame_text, Conn, Ended, OperationPayload, Pinger};
+use super::{frame_text, Conn, Ended, OperationPayload, Reader};
 use crate::server::graphql_http::codes;
+
+/// The server's keep-alive message.
+const KEEP_ALIVE: &str = r#"{"type":"ka"}"#;
 
 /// The connection's read loop.
 pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) -> Ended {
-    let init_deadline = tokio::time::sleep(conn.settings.init_timeout);
-    tokio::pin!(init_deadline);
-    let mut initialised = false;
-    let mut pinger = Pinger::off();
+    let mut reader = Reader::new(conn, stream, KEEP_ALIVE);
     loop {
-        let message = tokio::select! {
-            _ = &mut init_deadline, if !initialised => {
-                conn.outbox.close(4408, "Connection initialisation timeout");
-                return Ended::ServerClosed;
-            }
-            _ = pinger.tick() => {
-                conn.outbox.push_control(None, r#"{"type":"ka"}"#.into());
-                continue;
-            }
-            m = stream.next() => m,
-        };
-        let message = match message {
-            None | Some(Err(_)) => return Ended::ClientGone,
-            Some(Ok(Message::Close(_))) => return Ended::ClientGone,
-            Some(Ok(m)) => m,
+        let message = match reader.next(conn).await {
+            Ok(m) => m,
+            Err(ended) => return ended,
         };
         let value = match frame_text(&message) {
             None => continue,
@@ -63,12 +50,11 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                 conn.init_payload = value.get("payload").filter(|p| p.is_object()).cloned();
                 conn.outbox
                     .push_control(None, r#"{"type":"connection_ack"}"#.into());
-                if !initialised {
-                    initialised = true;
+                if !reader.is_initialised() {
                     if conn.settings.ping_interval.is_some() {
-                        conn.outbox.push_control(None, r#"{"type":"ka"}"#.into());
+                        conn.outbox.push_control(None, KEEP_ALIVE.into());
                     }
-                    pinger = Pinger::new(conn.settings.ping_interval);
+                    reader.initialised(conn.settings.ping_interval);
                 }
             }
             Some("start") => {
@@ -78,7 +64,7 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                     conn.outbox.push_control(None, error.to_string());
                     continue;
                 };
-                if !initialised {
+                if !reader.is_initialised() {
                     conn.refuse(&id, "send connection_init first", codes::BAD_REQUEST);
                     continue;
                 }

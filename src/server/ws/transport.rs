@@ -13,12 +13,11 @@
 //! Every `websocket.ping_interval` after the ack the server sends `ping`. A query or mutation
 //! answers one `next` then `complete`; a request error (parse, validation) answers one `error`.
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::WebSocket;
 use futures::stream::SplitStream;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{frame_text, truncate, Conn, Ended, OperationPayload, Pinger};
+use super::{frame_text, truncate, Conn, Ended, OperationPayload, Reader};
 
 /// A client message.
 enum ClientMessage {
@@ -81,26 +80,11 @@ fn parse(text: &str) -> Result<ClientMessage, String> {
 
 /// The connection's read loop.
 pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) -> Ended {
-    let init_deadline = tokio::time::sleep(conn.settings.init_timeout);
-    tokio::pin!(init_deadline);
-    let mut acknowledged = false;
-    let mut pinger = Pinger::off();
+    let mut reader = Reader::new(conn, stream, r#"{"type":"ping"}"#);
     loop {
-        let message = tokio::select! {
-            _ = &mut init_deadline, if !acknowledged => {
-                conn.outbox.close(4408, "Connection initialisation timeout");
-                return Ended::ServerClosed;
-            }
-            _ = pinger.tick() => {
-                conn.outbox.push_control(None, r#"{"type":"ping"}"#.into());
-                continue;
-            }
-            m = stream.next() => m,
-        };
-        let message = match message {
-            None | Some(Err(_)) => return Ended::ClientGone,
-            Some(Ok(Message::Close(_))) => return Ended::ClientGone,
-            Some(Ok(m)) => m,
+        let message = match reader.next(conn).await {
+            Ok(m) => m,
+            Err(ended) => return ended,
         };
         let text = match frame_text(&message) {
             None => continue,
@@ -120,15 +104,14 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
         };
         match parsed {
             ClientMessage::Init(payload) => {
-                if acknowledged {
+                if reader.is_initialised() {
                     conn.outbox.close(4429, "Too many initialisation requests");
                     return Ended::ServerClosed;
                 }
                 conn.init_payload = payload;
-                acknowledged = true;
                 conn.outbox
                     .push_control(None, r#"{"type":"connection_ack"}"#.into());
-                pinger = Pinger::new(conn.settings.ping_interval);
+                reader.initialised(conn.settings.ping_interval);
             }
             ClientMessage::Ping(payload) => {
                 let pong = match payload {
@@ -139,7 +122,7 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
             }
             ClientMessage::Pong => {}
             ClientMessage::Subscribe(id, payload) => {
-                if !acknowledged {
+                if !reader.is_initialised() {
                     conn.outbox.close(4401, "Unauthorized");
                     return Ended::ServerClosed;
                 }
