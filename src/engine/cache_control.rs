@@ -12,9 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use tributary_schema::{Blueprint, CacheScope, Resolver, TypeDef, TypeRef};
 
 /// The cache policy of every field and type, for computing `Cache-Control`.
@@ -118,13 +116,8 @@ impl PolicyIndex {
 
     /// The policy of an operation (before execution: it depends only on the selection).
     pub fn policy(&self, doc: &ExecutableDocument, operation: Option<&str>) -> ResponsePolicy {
-        let op = match (&doc.operations, operation) {
-            (DocumentOperations::Single(op), _) => &op.node,
-            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-                Some(op) => &op.node,
-                None => return ResponsePolicy::NoStore,
-            },
-            (DocumentOperations::Multiple(_), None) => return ResponsePolicy::NoStore,
+        let Some(op) = super::selected_operation(doc, operation) else {
+            return ResponsePolicy::NoStore;
         };
         if op.ty != OperationType::Query {
             return ResponsePolicy::NoStore;
@@ -150,16 +143,10 @@ impl PolicyIndex {
     /// and nothing of the request but the operation itself (document, variables) is read, so
     /// its serialized response can be kept and served again (`server::constant`).
     pub fn is_constant(&self, doc: &ExecutableDocument, operation: Option<&str>) -> bool {
-        let op = match (&doc.operations, operation) {
-            (DocumentOperations::Single(op), _) => &op.node,
-            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-                Some(op) => &op.node,
-                None => return false,
-            },
-            (DocumentOperations::Multiple(_), None) => return false,
-        };
-        op.ty == OperationType::Query
-            && self.all_constant(&op.selection_set.node, doc, &self.query, 0)
+        super::selected_operation(doc, operation).is_some_and(|op| {
+            op.ty == OperationType::Query
+                && self.all_constant(&op.selection_set.node, doc, &self.query, 0)
+        })
     }
 
     fn all_constant(

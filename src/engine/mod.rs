@@ -51,6 +51,20 @@ fn add_stale_extension(response: &mut async_graphql::Response, state: &RequestSt
     }
 }
 
+/// The operation a request runs: the document's only one, or the one `name` names (`None`
+/// when the name is missing for a document of several, or names none of them).
+pub fn selected_operation<'d>(
+    doc: &'d async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d async_graphql::parser::types::OperationDefinition> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 /// The set of validated request keys, bounded: when full it starts over.
 #[derive(Default)]
 struct Validated {

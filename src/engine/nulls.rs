@@ -8,9 +8,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{PathSegment, Response, Value};
 use tributary_schema::{Blueprint, TypeDef, TypeRef};
 
@@ -101,13 +99,8 @@ pub fn propagate(
     operation: Option<&str>,
     types: &TypeIndex,
 ) {
-    let op = match (&doc.operations, operation) {
-        (DocumentOperations::Single(op), _) => &op.node,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => &op.node,
-            None => return,
-        },
-        (DocumentOperations::Multiple(_), None) => return,
+    let Some(op) = super::selected_operation(doc, operation) else {
+        return;
     };
     let root = match op.ty {
         OperationType::Query => Some(types.query.clone()),

@@ -9,7 +9,7 @@
 //! - A request error has no `data` key; an execution error keeps `data` (partial results).
 //! - `GET` runs queries only: a mutation over GET is a 405 with `Allow: POST`.
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::to_bytes;
 use axum::extract::{Query, Request, State};
@@ -340,29 +340,26 @@ pub(crate) async fn execute(
             );
         }
     };
-    if is_get {
-        let op_type = selected_operation_type(&document, params.operation_name.as_deref());
-        if matches!(
+    let op_type = selected_operation_type(&document, params.operation_name.as_deref());
+    if is_get
+        && matches!(
             op_type,
             Some(OperationType::Mutation) | Some(OperationType::Subscription)
-        ) {
-            let mut res = respond_json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                media,
-                &error_body(
-                    "only queries can be sent with GET; send mutations with POST",
-                    codes::METHOD_NOT_ALLOWED,
-                ),
-            );
-            res.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return res;
-        }
+        )
+    {
+        let mut res = respond_json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            media,
+            &error_body(
+                "only queries can be sent with GET; send mutations with POST",
+                codes::METHOD_NOT_ALLOWED,
+            ),
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
     }
-    let is_query = matches!(
-        selected_operation_type(&document, params.operation_name.as_deref()),
-        Some(OperationType::Query)
-    );
+    let is_query = op_type == Some(OperationType::Query);
     let policy = state
         .engine
         .cache_policy(&document, params.operation_name.as_deref());
@@ -422,11 +419,7 @@ pub(crate) fn selected_operation_type(
     doc: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Option<OperationType> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
+    crate::engine::selected_operation(doc, name).map(|op| op.ty)
 }
 
 /// A parsed request, ready to run.
@@ -617,14 +610,9 @@ pub(crate) fn root_response_keys(
             }
         }
     }
-    let op = match (&doc.operations, operation) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
     let mut out = Vec::new();
-    if let Some(op) = op {
-        walk(&op.node.selection_set.node, doc, &mut out, 0);
+    if let Some(op) = crate::engine::selected_operation(doc, operation) {
+        walk(&op.selection_set.node, doc, &mut out, 0);
     }
     out
 }
