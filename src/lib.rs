@@ -13,10 +13,13 @@
 //! - [`server`]: axum routes (`/graphql`, `/healthz`, `/readyz`, `/`) and the application
 //!   lifecycle with graceful shutdown.
 //! - [`config`]: the settings tree; the only reader of the environment.
+//! - [`bounded`]: the bounded map behind the per-request shortcuts (parsed documents,
+//!   validated requests, constant responses).
 //! - [`telemetry`]: logging set-up.
 //!
 //! Flow goes one way: server → engine → connectors → backends.
 
+pub mod bounded;
 pub mod config;
 pub mod engine;
 pub mod server;

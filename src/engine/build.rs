@@ -187,7 +187,7 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 schema,
                 revalidating,
-                validated: Default::default(),
+                validated: super::validated_keys(),
                 sql_sources: ordered,
                 http_sources: http_ordered,
                 forward_headers,

@@ -65,33 +65,10 @@ pub fn selected_operation<'d>(
     }
 }
 
-/// The set of validated request keys, bounded: when full it starts over.
-#[derive(Default)]
-struct Validated {
-    keys: std::collections::HashSet<String>,
-    bytes: usize,
-}
-
-impl Validated {
-    const MAX_KEYS: usize = 4096;
+/// Keys of requests that passed full validation: at most 4,096 keys and 1 MiB of them.
+fn validated_keys() -> crate::bounded::StartOverMap<String, ()> {
     const MAX_BYTES: usize = 1 << 20;
-
-    fn contains(&self, key: &str) -> bool {
-        self.keys.contains(key)
-    }
-
-    fn insert(&mut self, key: &str) {
-        if key.len() > Self::MAX_BYTES / 8 {
-            return;
-        }
-        if self.keys.len() >= Self::MAX_KEYS || self.bytes + key.len() > Self::MAX_BYTES {
-            self.keys.clear();
-            self.bytes = 0;
-        }
-        if self.keys.insert(key.to_string()) {
-            self.bytes += key.len();
-        }
-    }
+    crate::bounded::StartOverMap::new(4096, MAX_BYTES, MAX_BYTES / 8)
 }
 
 /// A built engine: the executable schema and the sources it owns.
@@ -106,7 +83,7 @@ struct EngineInner {
     /// [`Engine::execute_validated`]).
     revalidating: Schema,
     /// Keys (document, operation name, variables) of requests that passed full validation.
-    validated: std::sync::RwLock<Validated>,
+    validated: crate::bounded::StartOverMap<String, ()>,
     sql_sources: Vec<(String, Arc<dyn SqlSource>)>,
     http_sources: Vec<(String, Arc<dyn HttpSource>)>,
     /// Client headers some HTTP source allow-lists (lower-case): the only ones captured.
@@ -243,12 +220,7 @@ impl Engine {
         client_headers: &HeaderMap,
         key: &str,
     ) -> async_graphql::Response {
-        let known = self
-            .inner
-            .validated
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key);
+        let known = self.inner.validated.contains(key);
         let state = Arc::new(self.request_state(client_headers, None));
         let request = request.data(state.clone());
         let schema = if known {
@@ -263,11 +235,7 @@ impl Engine {
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty());
         if !known && !request_error {
-            self.inner
-                .validated
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key);
+            self.inner.validated.insert(key, (), key.len());
         }
         response.errors.retain(|e| e.message != resolve::RECORDED);
         add_stale_extension(&mut response, &state);

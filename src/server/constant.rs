@@ -12,19 +12,17 @@
 //!
 //! Only POST bodies are keys (a GET is cacheable by any HTTP cache already, `Cache-Control`
 //! permitting); batches, responses with errors and anything over the size caps are never
-//! kept. Bounded by `server.constant_response_bytes` (keys plus bodies): when the next entry
-//! would not fit, the map starts over, like the parsed-document cache, so junk cannot pin it.
+//! kept. Bounded by `server.constant_response_bytes` (keys plus bodies) in a
+//! [`StartOverMap`], like the parsed documents, so junk cannot pin it.
 //! Off when trusted documents are in `log_unknown` mode, whose log line must be written for
 //! every request that sends an unknown document.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 
 use super::graphql_http::{respond, Media};
+use crate::bounded::StartOverMap;
 
 /// Bodies (keys) larger than this are not kept: real constant operations are small.
 const MAX_KEY_BYTES: usize = 4 << 10;
@@ -55,30 +53,14 @@ impl Constant {
 
 /// The kept responses of one server, by media type and POST body.
 pub struct ConstantResponses {
-    max_bytes: usize,
-    map: RwLock<Entries>,
-}
-
-#[derive(Default)]
-struct Entries {
-    /// One map per media type (the key is the body alone, so that a lookup borrows it).
-    by_media: [HashMap<Bytes, Constant>; 2],
-    bytes: usize,
-}
-
-fn slot(media: Media) -> usize {
-    match media {
-        Media::GraphqlResponseJson => 0,
-        Media::Json => 1,
-    }
+    kept: StartOverMap<(Media, Bytes), Constant>,
 }
 
 impl ConstantResponses {
-    /// `None` when `max_bytes` is 0 (off).
+    /// `None` when `max_bytes` is 0 (off). One entry may take a quarter of it.
     pub fn new(max_bytes: usize) -> Option<ConstantResponses> {
         (max_bytes > 0).then(|| ConstantResponses {
-            max_bytes,
-            map: RwLock::new(Entries::default()),
+            kept: StartOverMap::new(usize::MAX, max_bytes, max_bytes / 4),
         })
     }
 
@@ -87,37 +69,30 @@ impl ConstantResponses {
         body.len() <= MAX_KEY_BYTES
     }
 
-    pub fn get(&self, media: Media, body: &[u8]) -> Option<Constant> {
-        if body.len() > MAX_KEY_BYTES {
+    /// The kept response for `body` (cloning `Bytes` to form the key is a reference count).
+    pub fn get(&self, media: Media, body: &Bytes) -> Option<Constant> {
+        if !self.may_keep(body) {
             return None;
         }
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.by_media[slot(media)].get(body).cloned()
+        self.kept.get(&(media, body.clone()))
     }
 
-    /// Keeps the response of a constant operation sent as `body`.
+    /// Keeps the response of a constant operation sent as `body`; key and response count.
     pub fn insert(&self, media: Media, body: Bytes, constant: Constant) {
-        let size = body.len() + constant.body.len();
-        if body.len() > MAX_KEY_BYTES || size > self.max_bytes / 4 {
+        if !self.may_keep(&body) {
             return;
         }
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.bytes + size > self.max_bytes {
-            *map = Entries::default();
-        }
-        if map.by_media[slot(media)].insert(body, constant).is_none() {
-            map.bytes += size;
-        }
+        let size = body.len() + constant.body.len();
+        self.kept.insert((media, body), constant, size);
     }
 
     /// Kept responses (tests).
     pub fn len(&self) -> usize {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.by_media.iter().map(HashMap::len).sum()
+        self.kept.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.kept.is_empty()
     }
 }
 
@@ -132,53 +107,38 @@ mod tests {
         )
     }
 
+    fn body(text: &'static str) -> Bytes {
+        Bytes::from_static(text.as_bytes())
+    }
+
     #[test]
     fn a_kept_response_is_found_by_the_same_body_and_media_type_only() {
         let kept = ConstantResponses::new(1 << 20).expect("on");
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"{\"query\":\"{greet}\"}"),
-            constant("a"),
-        );
-        assert!(kept.get(Media::Json, b"{\"query\":\"{greet}\"}").is_some());
+        kept.insert(Media::Json, body(r#"{"query":"{greet}"}"#), constant("a"));
         assert!(kept
-            .get(Media::GraphqlResponseJson, b"{\"query\":\"{greet}\"}")
+            .get(Media::Json, &body(r#"{"query":"{greet}"}"#))
+            .is_some());
+        assert!(kept
+            .get(Media::GraphqlResponseJson, &body(r#"{"query":"{greet}"}"#))
             .is_none());
-        assert!(kept.get(Media::Json, b"{\"query\":\"{ greet}\"}").is_none());
+        assert!(kept
+            .get(Media::Json, &body(r#"{"query":"{ greet}"}"#))
+            .is_none());
     }
 
     #[test]
     fn the_map_starts_over_when_the_next_entry_would_not_fit() {
         let kept = ConstantResponses::new(64).expect("on");
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"0123456789"),
-            constant("0123"),
-        );
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"abcdefghij"),
-            constant("0123"),
-        );
+        for key in ["0123456789", "abcdefghij"] {
+            kept.insert(Media::Json, body(key), constant("0123"));
+        }
         assert_eq!(kept.len(), 2);
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"ABCDEFGHIJ"),
-            constant("0123"),
-        );
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"KLMNOPQRST"),
-            constant("0123"),
-        );
-        kept.insert(
-            Media::Json,
-            Bytes::from_static(b"UVWXYZ0123"),
-            constant("0123"),
-        );
+        for key in ["ABCDEFGHIJ", "KLMNOPQRST", "UVWXYZ0123"] {
+            kept.insert(Media::Json, body(key), constant("0123"));
+        }
         assert!(kept.len() <= 4, "{}", kept.len());
-        assert!(kept.get(Media::Json, b"UVWXYZ0123").is_some());
-        assert!(kept.get(Media::Json, b"0123456789").is_none());
+        assert!(kept.get(Media::Json, &body("UVWXYZ0123")).is_some());
+        assert!(kept.get(Media::Json, &body("0123456789")).is_none());
     }
 
     #[test]

@@ -42,6 +42,7 @@ use tributary_connectors::cache::{
     Cache, CacheEntry, CacheKey, MemoryCache, MemoryCacheOptions, RedisCache, RedisCacheOptions,
 };
 
+use crate::bounded::StartOverMap;
 use crate::config::{parse_duration, Settings, TrustedDocumentsMode};
 use crate::engine::limits::{DocumentRefusal, Limits};
 
@@ -159,45 +160,13 @@ pub struct Documents {
     introspection: bool,
     apq: Option<Apq>,
     trusted: Option<Manifest>,
-    /// Parsed documents that passed the limits, by text.
-    parsed: ParsedDocuments,
+    /// Parsed documents that passed the limits, by text: parsing is a quarter of a small
+    /// query's cost, and clients send the same few documents again and again. At most 512
+    /// documents and 256 KiB of text (a parsed document takes some 20 to 50 times its text).
+    parsed: StartOverMap<String, ExecutableDocument>,
 }
 
-/// Parsed documents by text, bounded (when full it starts over; a parsed document takes some
-/// 20 to 50 times its text's size): parsing is a quarter of a small query's cost, and clients
-/// send the same few documents again and again.
-#[derive(Default)]
-struct ParsedDocuments {
-    map: std::sync::RwLock<(HashMap<String, ExecutableDocument>, usize)>,
-}
-
-impl ParsedDocuments {
-    const MAX_DOCUMENTS: usize = 512;
-    const MAX_BYTES: usize = 256 << 10;
-
-    fn get(&self, text: &str) -> Option<ExecutableDocument> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.0.get(text).cloned()
-    }
-
-    fn insert(&self, text: &str, document: &ExecutableDocument) {
-        if text.len() > Self::MAX_BYTES / 8 {
-            return;
-        }
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        let (documents, bytes) = &mut *map;
-        if documents.len() >= Self::MAX_DOCUMENTS || *bytes + text.len() > Self::MAX_BYTES {
-            documents.clear();
-            *bytes = 0;
-        }
-        if documents
-            .insert(text.to_string(), document.clone())
-            .is_none()
-        {
-            *bytes += text.len();
-        }
-    }
-}
+const PARSED_TEXT_BYTES: usize = 256 << 10;
 
 /// Where a request's text came from, for the trusted documents check.
 #[derive(PartialEq, Eq)]
@@ -249,7 +218,7 @@ impl Documents {
             introspection: settings.introspection(),
             apq,
             trusted,
-            parsed: ParsedDocuments::default(),
+            parsed: StartOverMap::new(512, PARSED_TEXT_BYTES, PARSED_TEXT_BYTES / 8),
         })
     }
 
@@ -385,7 +354,8 @@ impl Documents {
                 None,
             ));
         }
-        self.parsed.insert(&text, &document);
+        self.parsed
+            .insert(text.as_str(), document.clone(), text.len());
         if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
             apq.put(hash, &text);
         }
