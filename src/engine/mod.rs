@@ -65,6 +65,24 @@ pub fn selected_operation<'d>(
     }
 }
 
+/// A request error: nothing was executed (the document failed validation), so there is no
+/// `data` and no error has a path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// What identifies an operation as sent: its document text, operation name and variables
+/// (JSON text). The key of validated requests ([`Engine::execute_validated`]) and the start of
+/// the sharing key ([`Engine::sharing_key`]); it starts with the document text.
+pub fn operation_key(query: &str, operation_name: Option<&str>, variables: &str) -> String {
+    format!(
+        "{query}\u{0}{}\u{0}{variables}",
+        operation_name.unwrap_or("")
+    )
+}
+
 /// Keys of requests that passed full validation: at most 4,096 keys and 1 MiB of them.
 fn validated_keys() -> crate::bounded::StartOverMap<String, ()> {
     const MAX_BYTES: usize = 1 << 20;
@@ -175,10 +193,8 @@ impl Engine {
                 .and_then(|v| v.to_str().ok()),
             client_headers.get("cookie").and_then(|v| v.to_str().ok()),
         );
-        let mut key = format!(
-            "{query}\u{0}{}\u{0}{variables}\u{0}",
-            operation_name.unwrap_or("")
-        );
+        let mut key = operation_key(query, operation_name, variables);
+        key.push('\u{0}');
         key.push_str(&self.forwarded_header_values(client_headers).join("\u{0}"));
         key.push('\u{1}');
         key.push_str(identity.as_deref().unwrap_or(""));
@@ -200,10 +216,19 @@ impl Engine {
         request: async_graphql::Request,
         client_headers: &HeaderMap,
     ) -> async_graphql::Response {
-        let state = self.request_state(client_headers, None);
-        let state = Arc::new(state);
-        let request = request.data(state.clone());
-        let mut response = self.inner.schema.execute(request).await;
+        self.run(&self.inner.schema, request, client_headers).await
+    }
+
+    /// Runs `request` on `schema` with fresh per-request state; recorded field errors are
+    /// taken out and stale answers noted.
+    async fn run(
+        &self,
+        schema: &Schema,
+        request: async_graphql::Request,
+        client_headers: &HeaderMap,
+    ) -> async_graphql::Response {
+        let state = Arc::new(self.request_state(client_headers, None));
+        let mut response = schema.execute(request.data(state.clone())).await;
         response.errors.retain(|e| e.message != resolve::RECORDED);
         add_stale_extension(&mut response, &state);
         response
@@ -221,24 +246,16 @@ impl Engine {
         key: &str,
     ) -> async_graphql::Response {
         let known = self.inner.validated.contains(key);
-        let state = Arc::new(self.request_state(client_headers, None));
-        let request = request.data(state.clone());
         let schema = if known {
             &self.inner.revalidating
         } else {
             &self.inner.schema
         };
-        let mut response = schema.execute(request).await;
-        // A request error (no data, no error with a path) may be a validation failure: only
-        // documents that ran are remembered.
-        let request_error = response.data == async_graphql::Value::Null
-            && !response.errors.is_empty()
-            && response.errors.iter().all(|e| e.path.is_empty());
-        if !known && !request_error {
+        let response = self.run(schema, request, client_headers).await;
+        // A request error may be a validation failure: only documents that ran are remembered.
+        if !known && !is_request_error(&response) {
             self.inner.validated.insert(key, (), key.len());
         }
-        response.errors.retain(|e| e.message != resolve::RECORDED);
-        add_stale_extension(&mut response, &state);
         response
     }
 

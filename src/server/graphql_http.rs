@@ -500,10 +500,8 @@ async fn run_operation(
     // null propagation re-reads the document (rare, so the common path does not pay for a copy
     // of the parsed document).
     let query_len = query.len();
-    let validated_key = format!(
-        "{query}\u{0}{}\u{0}{variables_text}",
-        operation_name.as_deref().unwrap_or("")
-    );
+    let validated_key =
+        crate::engine::operation_key(&query, operation_name.as_deref(), &variables_text);
     let mut request = async_graphql::Request::new(query).variables(variables);
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
@@ -514,7 +512,7 @@ async fn run_operation(
         .execute_validated(request, headers, &validated_key)
         .await;
     order_root(&mut response, &order);
-    let is_request_error = is_request_error(&response);
+    let is_request_error = crate::engine::is_request_error(&response);
     if !is_request_error && !response.errors.is_empty() {
         let query_text = validated_key.get(..query_len).unwrap_or("");
         if let Ok(doc) = async_graphql::parser::parse_query(query_text) {
@@ -565,14 +563,6 @@ pub(crate) fn order_root(response: &mut async_graphql::Response, order: &[String
                 .unwrap_or(usize::MAX)
         });
     }
-}
-
-/// A request error: nothing was executed (the document failed validation), so there is no
-/// `data` and no error has a path.
-pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// The response keys of the operation's root selection, in document order (fragments

@@ -715,7 +715,7 @@ impl RunningOp {
                 .execute_stream(request, &self.headers, self.init_payload.clone());
         let mut first = true;
         while let Some(mut response) = stream.next().await {
-            let request_error = graphql_http::is_request_error(&response);
+            let request_error = crate::engine::is_request_error(&response);
             if first && request_error {
                 let errors: Vec<Value> = std::mem::take(&mut response.errors)
                     .into_iter()
