@@ -322,16 +322,24 @@ impl Documents {
                 });
             }
         };
-        if is_cached {
-            if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
-                apq.put(hash, &text);
-            }
-            return Ok(Prepared {
-                query: text,
-                document,
-            });
+        if !is_cached {
+            self.check_document(&document)?;
+            self.parsed
+                .insert(text.as_str(), document.clone(), text.len());
         }
-        match self.limits.check_document(&document) {
+        if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
+            apq.put(hash, &text);
+        }
+        Ok(Prepared {
+            query: text,
+            document,
+        })
+    }
+
+    /// The checks of a parsed document (limits, fragment cycles, introspection when off); they
+    /// depend on its text alone, so a document kept in `parsed` passed them already.
+    fn check_document(&self, document: &ExecutableDocument) -> Result<(), Refusal> {
+        match self.limits.check_document(document) {
             Ok(()) => {}
             Err(DocumentRefusal::Limit(e)) => {
                 return Err(Refusal {
@@ -347,22 +355,14 @@ impl Documents {
                 ));
             }
         }
-        if !self.introspection && selects_introspection(&document) {
+        if !self.introspection && selects_introspection(document) {
             return Err(Refusal::new(
                 "introspection is disabled on this server (production mode); set graphql.introspection = true to allow it",
                 codes::INTROSPECTION_DISABLED,
                 None,
             ));
         }
-        self.parsed
-            .insert(text.as_str(), document.clone(), text.len());
-        if let (Some(apq), Some(hash)) = (&self.apq, store_as) {
-            apq.put(hash, &text);
-        }
-        Ok(Prepared {
-            query: text,
-            document,
-        })
+        Ok(())
     }
 
     /// The text for an id (no query sent): the manifest first, then the APQ store.
