@@ -66,6 +66,9 @@ pub struct Compress<S> {
 
 type Compressed = Result<axum::http::Response<CompressionBody<Body>>, Infallible>;
 
+/// tower-http's answer as axum's response (a plain `fn`, so the future type can be named).
+type IntoResponse = fn(Compressed) -> Result<Response, Infallible>;
+
 fn into_response(answer: Compressed) -> Result<Response, Infallible> {
     answer.map(|res| res.map(Body::new))
 }
@@ -76,13 +79,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<
-        S::Future,
-        Map<
-            ResponseFuture<S::Future, WorthCompressing>,
-            fn(Compressed) -> Result<Response, Infallible>,
-        >,
-    >;
+    type Future = Either<S::Future, Map<ResponseFuture<S::Future, WorthCompressing>, IntoResponse>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         match self.inner.poll_ready(cx) {
@@ -95,7 +92,7 @@ where
         let negotiates = request.method() != Method::POST
             || request.headers().contains_key(header::ACCEPT_ENCODING);
         if negotiates {
-            let convert: fn(Compressed) -> Result<Response, Infallible> = into_response;
+            let convert: IntoResponse = into_response;
             Either::Right(self.compressing.call(request).map(convert))
         } else {
             Either::Left(self.inner.call(request))

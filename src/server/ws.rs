@@ -968,6 +968,8 @@ pub(crate) struct Reader<'s> {
     pinger: Pinger,
     /// The protocol's ping message (`ping` or the legacy `ka`).
     ping: &'static str,
+    /// `websocket.ping_interval`, for once the connection is initialised.
+    ping_interval: Option<Duration>,
 }
 
 impl<'s> Reader<'s> {
@@ -982,6 +984,7 @@ impl<'s> Reader<'s> {
             initialised: false,
             pinger: Pinger::off(),
             ping,
+            ping_interval: conn.settings.ping_interval,
         }
     }
 
@@ -1012,9 +1015,9 @@ impl<'s> Reader<'s> {
     }
 
     /// The connection is initialised: the deadline is off and pings start.
-    pub fn initialised(&mut self, ping_interval: Option<Duration>) {
+    pub fn initialised(&mut self) {
         self.initialised = true;
-        self.pinger = Pinger::new(ping_interval);
+        self.pinger = Pinger::new(self.ping_interval);
     }
 }
 

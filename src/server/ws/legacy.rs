@@ -54,7 +54,7 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                     if conn.settings.ping_interval.is_some() {
                         conn.outbox.push_control(None, KEEP_ALIVE.into());
                     }
-                    reader.initialised(conn.settings.ping_interval);
+                    reader.initialised();
                 }
             }
             Some("start") => {

@@ -111,7 +111,7 @@ pub(crate) async fn run(conn: &mut Conn, stream: &mut SplitStream<WebSocket>) ->
                 conn.init_payload = payload;
                 conn.outbox
                     .push_control(None, r#"{"type":"connection_ack"}"#.into());
-                reader.initialised(conn.settings.ping_interval);
+                reader.initialised();
             }
             ClientMessage::Ping(payload) => {
                 let pong = match payload {
