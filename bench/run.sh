@@ -109,10 +109,15 @@ while True:
     time.sleep(0.1)
 PY
 # warmup <connections> <body>: 3 s at the load, every body checked; prints the bad ones.
+# wrk_script <body> <lua>: a wrk script POSTing the body, with the given hooks; prints its path.
+wrk_script() {
+  local script; script=$(mktemp --suffix .lua)
+  { printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$1"; cat "$2"; } >"$script"
+  echo "$script"
+}
 warmup() {
   local script out
-  script=$(mktemp --suffix .lua)
-  { printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$2"; cat "$check_lua"; } >"$script"
+  script=$(wrk_script "$2" "$check_lua")
   out=$(wrk -t2 -c"$1" -d3s -s "$script" "http://127.0.0.1:$port/graphql" 2>/dev/null | grep '^CHECKED' || echo "CHECKED 0 1")
   rm -f "$script"
   read -r _ _ bad <<<"$out"
@@ -123,8 +128,7 @@ warmup() {
 # the sampler's too, as the counter does).
 measure() {
   local script sampled sampler_pid line c0=0 c1=0
-  script=$(mktemp --suffix .lua)
-  { printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$2"; cat "$load_lua"; } >"$script"
+  script=$(wrk_script "$2" "$load_lua")
   sampled=$(mktemp)
   [[ -n ${3:-} ]] && c0=$($3)
   python3 "$sampler" "$port" "$2" >"$sampled" & sampler_pid=$!
